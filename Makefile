@@ -1,0 +1,34 @@
+# Two-command quick start: `make fit` and `make test` install into .venv when needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# One torch thread per test worker: two busy threads per core make CPU training many times slower.
+TEST_WORKERS ?= 2
+
+.PHONY: install fit test lint clean
+
+install: $(STAMP)
+
+# torch goes in first, pinned: this machine has a local CPU wheel of 2.13.0, while any
+# other spec pulls gigabytes of CUDA packages. The project then finds it satisfied.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+fit: $(STAMP)
+	$(BIN)/dltrain fit
+
+test: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/ruff check dltrain configs tests
+	$(BIN)/ruff format --check dltrain configs tests
+
+clean:
+	rm -rf $(VENV) runs outputs multirun build dist *.egg-info .pytest_cache .ruff_cache lightning_logs
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

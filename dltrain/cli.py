@@ -1,0 +1,65 @@
+"""The `dltrain` command: subcommand dispatch.
+
+Only the standard library is imported until a subcommand runs, so `dltrain --help`
+answers at once; Hydra, torch and Lightning load inside the subcommand.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from dltrain import __version__
+from dltrain.errors import did_you_mean
+
+SUBCOMMANDS = {
+    "fit": "train a model, keep the best checkpoint on validation data, test it on held-out data",
+}
+
+USAGE = """\
+usage: dltrain <command> [overrides ...] [-m|--multirun] [--help]
+
+Declarative training of deep-learning models from composable YAML configs.
+
+commands:
+{commands}
+
+examples:
+  dltrain fit                                   train the default (digits, small CNN, Adam)
+  dltrain fit model=mlp optim=sgd optim.lr=0.05 pick options, override values
+  dltrain fit trainer=smoke                     one quick epoch over a few batches (CI smoke run)
+  dltrain fit -m optim.lr=1e-3,1e-2 model=mlp,cnn   a grid sweep, one run directory per job
+  dltrain fit --help                            the config groups, their options and the config
+
+Runs land in runs/<command>/<timestamp>/. Set DLTRAIN_DEBUG=1 for full tracebacks.
+exit codes: 0 success, 1 runtime failure, 2 usage or config error, 130 interrupted.
+"""
+
+
+def usage() -> str:
+    """The top-level help text."""
+    width = max(map(len, SUBCOMMANDS))
+    lines = [f"  {name:<{width}}  {text}" for name, text in SUBCOMMANDS.items()]
+    return USAGE.format(commands="\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `dltrain` console script; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if args[0] in ("-V", "--version"):
+        print(f"dltrain {__version__}")
+        return 0
+    command, rest = args[0], args[1:]
+    if command not in SUBCOMMANDS:
+        hint = did_you_mean(command, list(SUBCOMMANDS))
+        print(
+            f"dltrain: unknown command '{command}'.{hint} Commands: {', '.join(SUBCOMMANDS)}."
+            " See 'dltrain --help'.",
+            file=sys.stderr,
+        )
+        return 2
+    from dltrain.tasks.runner import run
+
+    return run(command, rest)

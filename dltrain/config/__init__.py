@@ -1,0 +1,1 @@
+"""Config support: resolvers, validation rules and the check Hydra runs before each job."""

@@ -1,0 +1,169 @@
+"""Checks a composed config before anything is created or loaded: types, ranges, choices.
+
+The rules are keyed by the dotted path users type (`optim.lr`); a rule whose key is
+absent from the config (say `optim.momentum` with Adam) does not apply. Unknown keys
+never get this far: Hydra's struct mode rejects them during composition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from dltrain.errors import ConfigError, ConfigRejected
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The type and allowed values of one config key."""
+
+    kind: type  # int, float, bool or str; float also accepts integers
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: the value must be > low (else >= low)
+    high_open: bool = False  # True: the value must be < high (else <= high)
+    choices: tuple[str, ...] | None = None
+    nullable: bool = False
+    is_list: bool = False  # a list whose every element follows the rule
+
+    def describe(self) -> str:
+        """The allowed values in words, e.g. 'a number in (0, 1)'."""
+        kinds = {int: "integer", float: "number", bool: "boolean", str: "string"}
+        if self.choices:
+            bound = "one of " + ", ".join(self.choices)
+        elif self.low is not None and self.high is not None:
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            bound = f"in {left}{self.low:g}, {self.high:g}{right}"
+        elif self.low is not None:
+            bound = f"{'>' if self.low_open else '>='} {self.low:g}"
+        elif self.high is not None:
+            bound = f"{'<' if self.high_open else '<='} {self.high:g}"
+        else:
+            bound = ""
+        if self.is_list:
+            text = f"a non-empty list of {kinds[self.kind]}s" + (f", each {bound}" if bound else "")
+        elif self.choices:
+            text = bound
+        else:
+            article = "an" if kinds[self.kind][0] in "aeiou" else "a"
+            text = f"{article} {kinds[self.kind]}" + (f" {bound}" if bound else "")
+        return text + (", or null" if self.nullable else "")
+
+    def allows(self, value: Any) -> bool:
+        """Whether `value` satisfies the rule."""
+        if value is None:
+            return self.nullable
+        if self.is_list:
+            return isinstance(value, list) and len(value) > 0 and all(map(self._allows_one, value))
+        return self._allows_one(value)
+
+    def _allows_one(self, value: Any) -> bool:
+        if isinstance(value, bool) and self.kind is not bool:
+            return False
+        if self.kind is float:
+            if not isinstance(value, (int, float)):
+                return False
+        elif not isinstance(value, self.kind):
+            return False
+        if self.choices is not None and value not in self.choices:
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or not (value >= self.high if self.high_open else value > self.high)
+
+
+_FRACTION = Rule(float, 0, 1, low_open=True, high_open=True)
+_PROBABILITY = Rule(float, 0, 1, high_open=True)
+_POSITIVE = Rule(float, 0, low_open=True)
+_NON_NEGATIVE = Rule(float, 0)
+_COUNT = Rule(int, 1)
+
+RULES: dict[str, Rule] = {
+    "seed": Rule(int, 0),
+    "monitor.metric": Rule(str),
+    "monitor.mode": Rule(str, choices=("min", "max")),
+    "data.batch_size": _COUNT,
+    "data.val_fraction": _FRACTION,
+    "data.test_fraction": _FRACTION,
+    "data.num_workers": Rule(int, 0),
+    "model.hidden": Rule(int, 1, is_list=True),
+    "model.channels": Rule(int, 1, is_list=True),
+    "model.kernel_size": _COUNT,
+    "model.dropout": _PROBABILITY,
+    "model.batchnorm": Rule(bool),
+    "model.activation": Rule(str, choices=("relu", "gelu", "silu", "tanh")),
+    "model.pool": Rule(str, choices=("max", "avg")),
+    "optim.lr": _POSITIVE,
+    "optim.weight_decay": _NON_NEGATIVE,
+    "optim.momentum": Rule(float, 0, 1, high_open=True),
+    "optim.nesterov": Rule(bool),
+    "sched.interval": Rule(str, choices=("epoch", "step")),
+    "regularization.dropout": _PROBABILITY,
+    "regularization.weight_decay": _NON_NEGATIVE,
+    "regularization.l1": _NON_NEGATIVE,
+    "regularization.label_smoothing": _PROBABILITY,
+    "regularization.gradient_clip_val": Rule(float, 0, low_open=True, nullable=True),
+    "regularization.early_stopping.patience": Rule(int, 0),
+    "regularization.early_stopping.min_delta": _NON_NEGATIVE,
+    "regularization.early_stopping.mode": Rule(str, choices=("min", "max")),
+    "trainer.max_epochs": _COUNT,
+}
+
+
+def _select(cfg: DictConfig, key: str) -> tuple[bool, Any]:
+    """(present, value) of a dotted key, resolving interpolations."""
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+    if not isinstance(parent, DictConfig) or leaf not in parent:
+        return False, None
+    try:
+        node = parent[leaf]
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"{key}: {str(error).splitlines()[0]}") from error
+    if isinstance(node, DictConfig):
+        return True, node
+    return True, OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError naming the first key whose value breaks its rule."""
+    for key, rule in RULES.items():
+        present, value = _select(cfg, key)
+        if present and not rule.allows(value):
+            shown = "null" if value is None else value
+            raise ConfigError(f"{key}={shown} is not allowed: {key} must be {rule.describe()}.")
+    data = cfg.get("data")
+    if isinstance(data, DictConfig) and "val_fraction" in data and "test_fraction" in data:
+        held_out = data.val_fraction + data.test_fraction
+        if held_out >= 1:
+            raise ConfigError(
+                f"data.val_fraction + data.test_fraction = {held_out:g} leaves no training data:"
+                " their sum must be below 1."
+            )
+
+
+def _validate_or_stop(config: DictConfig) -> None:
+    try:
+        validate(config)
+    except ConfigError as error:
+        raise ConfigRejected(error) from error
+
+
+class ValidateConfig(Callback):
+    """Hydra callback: validate the config before a run directory or any data exist.
+
+    A single run is checked before its directory is made; each multirun job before it runs.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _validate_or_stop(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _validate_or_stop(config)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _validate_or_stop(config)

@@ -1,0 +1,1 @@
+"""Data modules: one per source, sharing the in-memory base in base.py."""

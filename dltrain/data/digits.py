@@ -1,0 +1,20 @@
+"""scikit-learn's bundled 8x8 handwritten digits: offline, small, the default dataset."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from dltrain.data.base import InMemoryDataModule
+
+
+class DigitsDataModule(InMemoryDataModule):
+    """1797 grayscale 8x8 images [1, 8, 8] of the digits 0-9."""
+
+    def load(self) -> tuple[Tensor, Tensor, list[str]]:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        x = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1)
+        y = torch.as_tensor(digits.target, dtype=torch.long)
+        return x, y, [str(name) for name in digits.target_names]

@@ -1,0 +1,153 @@
+"""The LightningModule that trains any classification net; it knows nothing of Hydra."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+OptimizerFactory = Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
+
+
+def scores(num_classes: int, average: str = "macro") -> MetricCollection:
+    """Precision, recall and F1 (macro by default), plus accuracy when averaged."""
+    metrics = {
+        "precision": MulticlassPrecision(num_classes, average=average),
+        "recall": MulticlassRecall(num_classes, average=average),
+        "f1": MulticlassF1Score(num_classes, average=average),
+    }
+    if average != "none":
+        metrics["acc"] = MulticlassAccuracy(num_classes, average="micro")
+    return MetricCollection(metrics)
+
+
+class Classifier(L.LightningModule):
+    """Cross-entropy training (plus an optional L1 penalty) with per-epoch torchmetrics.
+
+    Metrics are updated every step and computed once per epoch, so the step loop has
+    no host synchronisation; after `test`, `test_report` holds the confusion matrix
+    and the per-class figures.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        scheduler_interval: str = "epoch",
+        scheduler_monitor: str | None = None,
+        l1: float = 0.0,
+        label_smoothing: float = 0.0,
+        class_weights: Tensor | None = None,
+        input_shape: tuple[int, ...] | None = None,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.scheduler_interval, self.scheduler_monitor = scheduler_interval, scheduler_monitor
+        self.l1 = l1
+        self.criterion = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=label_smoothing)
+        # One container, so the model summary shows the net rather than a row per metric.
+        self.metrics = nn.ModuleDict(
+            {
+                "train_loss": MeanMetric(),
+                "train_scores": MetricCollection(
+                    {"acc": MulticlassAccuracy(num_classes, average="micro")}, prefix="train/"
+                ),
+                "val_loss": MeanMetric(),
+                "val_scores": scores(num_classes).clone(prefix="val/"),
+                "test_loss": MeanMetric(),
+                "test_scores": scores(num_classes).clone(prefix="test/"),
+                "test_per_class": scores(num_classes, average="none"),
+                "test_confusion": MulticlassConfusionMatrix(num_classes),
+            }
+        )
+        self.test_report: dict[str, Any] = {}
+        if input_shape is not None:
+            # Lets the model summary show input/output sizes and FLOPs.
+            self.example_input_array = torch.zeros(2, *input_shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def weights(self) -> list[nn.Parameter]:
+        """The parameters that L1 and weight decay apply to: no biases, no norm parameters."""
+        return [p for p in self.net.parameters() if p.requires_grad and p.ndim > 1]
+
+    def _stage(self, stage: str) -> tuple[MeanMetric, MetricCollection]:
+        return self.metrics[f"{stage}_loss"], self.metrics[f"{stage}_scores"]
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+        x, y = batch
+        logits = self(x)
+        loss = self.criterion(logits, y)
+        mean_loss, metrics = self._stage(stage)
+        mean_loss.update(loss.detach(), weight=y.numel())
+        metrics.update(logits.detach(), y)
+        return loss, logits
+
+    def _log_epoch(self, stage: str) -> None:
+        mean_loss, metrics = self._stage(stage)
+        self.log_dict({f"{stage}/loss": mean_loss.compute(), **metrics.compute()})
+        mean_loss.reset()
+        metrics.reset()
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss, _ = self._step(batch, "train")
+        if self.l1:
+            loss = loss + self.l1 * sum(w.abs().sum() for w in self.weights())
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        _, logits = self._step(batch, "test")
+        self.metrics["test_per_class"].update(logits, batch[1])
+        self.metrics["test_confusion"].update(logits, batch[1])
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+        per_class, confusion = self.metrics["test_per_class"], self.metrics["test_confusion"]
+        self.test_report = {
+            "confusion_matrix": confusion.compute().tolist(),
+            "per_class": {name: value.tolist() for name, value in per_class.compute().items()},
+        }
+        per_class.reset()
+        confusion.reset()
+
+    def configure_optimizers(self) -> Any:
+        decay = {id(p) for p in self.weights()}
+        groups = [
+            {"params": [p for p in self.net.parameters() if id(p) in decay]},
+            {
+                "params": [p for p in self.net.parameters() if p.requires_grad and id(p) not in decay],
+                "weight_decay": 0.0,
+            },
+        ]
+        optimizer = self.optimizer_factory([g for g in groups if g["params"]])
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = {"scheduler": self.scheduler_factory(optimizer), "interval": self.scheduler_interval}
+        if self.scheduler_monitor:
+            scheduler["monitor"] = self.scheduler_monitor
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -1,0 +1,1 @@
+"""Subcommands: each module here holds one task's `main(cfg)`, run by Hydra via the runner."""

@@ -1,0 +1,60 @@
+"""Runs a subcommand through Hydra and turns any failure into a short message and exit code."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+CONFIG_PATH = "pkg://dltrain.configs"
+
+
+def _task_function(command: str, argv: list[str]) -> Any:
+    def task(cfg: Any) -> Any:
+        # Give the process its real argv back before training: Lightning re-launches
+        # extra DDP ranks from sys.argv.
+        sys.argv = argv
+        return importlib.import_module(f"dltrain.tasks.{command}").main(cfg)
+
+    return task
+
+
+def run(command: str, args: list[str]) -> int:
+    """Run `dltrain <command> <args>` with Hydra; return the exit code."""
+    debug = bool(os.environ.get("DLTRAIN_DEBUG") or os.environ.get("HYDRA_FULL_ERROR"))
+    # Hydra then re-raises instead of printing its own report; ours is below.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+
+    import hydra
+
+    from dltrain.config.resolvers import register
+    from dltrain.errors import ConfigRejected, report
+
+    register()
+    # Hydra logs "Error executing job ..." before re-raising; the report below says it better.
+    logging.getLogger("hydra.core.utils").setLevel(logging.CRITICAL)
+    real_argv = list(sys.argv)
+    sys.argv = [f"dltrain {command}", *args]
+    app = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=command)(
+        _task_function(command, real_argv)
+    )
+    try:
+        app()
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except ConfigRejected as rejected:
+        if debug:
+            raise rejected.error from None
+        return report(rejected.error)
+    except KeyboardInterrupt:
+        print("dltrain: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if debug:
+            raise
+        return report(error)
+    finally:
+        sys.argv = real_argv
+    return 0
