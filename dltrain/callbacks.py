@@ -41,7 +41,9 @@ class EpochHistory(Callback):
     def _complete(self, trainer: L.Trainer) -> None:
         if self._pending is None or "epoch_seconds" not in self._pending:
             return
-        metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if v.numel() == 1}
+        metrics = {
+            k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if v.numel() == 1
+        }
         self.rows.append({**self._pending, **metrics})
         self._pending = None
         if trainer.is_global_zero:

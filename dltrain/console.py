@@ -16,8 +16,11 @@ def _add_branch(tree: Tree, node: Any) -> None:
         if isinstance(value, dict) and value:
             _add_branch(tree.add(f"[bold]{key}[/bold]"), value)
         else:
-            tree.add(f"[bold]{key}[/bold]: [cyan]{value!r}[/cyan]" if not isinstance(value, str)
-                     else f"[bold]{key}[/bold]: [green]{value}[/green]")
+            tree.add(
+                f"[bold]{key}[/bold]: [cyan]{value!r}[/cyan]"
+                if not isinstance(value, str)
+                else f"[bold]{key}[/bold]: [green]{value}[/green]"
+            )
 
 
 def show_config(config: dict[str, Any], title: str = "config") -> None:

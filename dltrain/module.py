@@ -140,14 +140,19 @@ class Classifier(L.LightningModule):
         groups = [
             {"params": [p for p in self.net.parameters() if id(p) in decay]},
             {
-                "params": [p for p in self.net.parameters() if p.requires_grad and id(p) not in decay],
+                "params": [
+                    p for p in self.net.parameters() if p.requires_grad and id(p) not in decay
+                ],
                 "weight_decay": 0.0,
             },
         ]
         optimizer = self.optimizer_factory([g for g in groups if g["params"]])
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = {"scheduler": self.scheduler_factory(optimizer), "interval": self.scheduler_interval}
+        scheduler = {
+            "scheduler": self.scheduler_factory(optimizer),
+            "interval": self.scheduler_interval,
+        }
         if self.scheduler_monitor:
             scheduler["monitor"] = self.scheduler_monitor
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -73,7 +73,9 @@ class Rule:
             return False
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return False
-        return self.high is None or not (value >= self.high if self.high_open else value > self.high)
+        return self.high is None or not (
+            value >= self.high if self.high_open else value > self.high
+        )
 
 
 _FRACTION = Rule(float, 0, 1, low_open=True, high_open=True)

@@ -58,7 +58,10 @@ class TensorBatches:
         for i in range(len(self)):
             start = i * self.batch_size
             if order is None:
-                yield self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
+                yield (
+                    self.x[start : start + self.batch_size],
+                    self.y[start : start + self.batch_size],
+                )
             else:
                 index = order[start : start + self.batch_size]
                 yield self.x[index], self.y[index]
@@ -87,7 +90,9 @@ def stratified_split(
             f"cannot make a stratified train/val/test split of {len(y)} samples: {error}"
             " Use more data or smaller data.val_fraction / data.test_fraction."
         ) from error
-    return {name: torch.as_tensor(ids) for name, ids in (("train", train), ("val", val), ("test", test))}
+    return {
+        name: torch.as_tensor(ids) for name, ids in (("train", train), ("val", val), ("test", test))
+    }
 
 
 def normalization_stats(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -130,7 +135,9 @@ class InMemoryDataModule(L.LightningDataModule):
         index = stratified_split(y, self.val_fraction, self.test_fraction, self.seed)
         # Statistics of the training split only: nothing about val/test leaks into training.
         self.mean, self.std = normalization_stats(x[index["train"]])
-        self.splits = {name: ((x[ids] - self.mean) / self.std, y[ids]) for name, ids in index.items()}
+        self.splits = {
+            name: ((x[ids] - self.mean) / self.std, y[ids]) for name, ids in index.items()
+        }
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -27,7 +27,9 @@ class CNN(nn.Module):
         layers: list[nn.Module] = []
         for out in channels:
             layers.append(
-                nn.Conv2d(in_channels, out, kernel_size, padding=kernel_size // 2, bias=not batchnorm)
+                nn.Conv2d(
+                    in_channels, out, kernel_size, padding=kernel_size // 2, bias=not batchnorm
+                )
             )
             if batchnorm:
                 layers.append(nn.BatchNorm2d(out))
@@ -39,7 +41,10 @@ class CNN(nn.Module):
             in_channels = out
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(in_channels, num_classes)
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(in_channels, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -18,7 +18,9 @@ def quiet_lightning() -> None:
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
-    warnings.filterwarnings("ignore", message=".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
+    warnings.filterwarnings(
+        "ignore", message=".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*"
+    )
 
 
 def test_report(metrics: dict[str, float], report: dict[str, Any], class_names: list[str]) -> dict:

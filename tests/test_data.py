@@ -1,0 +1,59 @@
+"""The in-memory data pieces: splits, normalization, batches, the digits module."""
+
+import torch
+
+from dltrain.data.base import EpochPermutation, TensorBatches, normalization_stats, stratified_split
+from dltrain.data.digits import DigitsDataModule
+
+
+def test_stratified_split_is_disjoint_complete_and_keeps_class_proportions():
+    y = torch.arange(10).repeat_interleave(40)  # 10 balanced classes
+    split = stratified_split(y, val_fraction=0.2, test_fraction=0.2, seed=0)
+    all_ids = torch.cat(list(split.values()))
+    assert len(all_ids) == len(y) and len(set(all_ids.tolist())) == len(y)
+    for ids in split.values():
+        counts = torch.bincount(y[ids], minlength=10)
+        assert counts.max() - counts.min() <= 1
+    assert split["test"].tolist() == stratified_split(y, 0.2, 0.2, seed=0)["test"].tolist()
+    assert split["test"].tolist() != stratified_split(y, 0.2, 0.2, seed=1)["test"].tolist()
+
+
+def test_normalization_stats_are_per_channel_for_images_and_per_feature_otherwise():
+    images = torch.randn(50, 3, 4, 4) * torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1) + 5
+    mean, std = normalization_stats(images)
+    assert mean.shape == (3, 1, 1) and torch.allclose(mean.flatten(), images.mean((0, 2, 3)))
+    table = torch.randn(50, 7)
+    mean, std = normalization_stats(table)
+    assert mean.shape == (1, 7)[1:] or mean.shape == (7,)
+    sequences = torch.randn(50, 8, 6)
+    assert normalization_stats(sequences)[0].shape == (1, 6)
+
+
+def test_tensor_batches_slice_every_sample_once_per_epoch_in_a_seeded_order():
+    x, y = torch.arange(10).float().unsqueeze(1), torch.arange(10)
+    sampler = EpochPermutation(10, seed=3)
+    batches = TensorBatches(x, y, batch_size=4, sampler=sampler, drop_last=True)
+    assert len(batches) == 2
+    first = torch.cat([b[1] for b in batches])
+    assert len(first) == 8 and len(set(first.tolist())) == 8
+    sampler.set_epoch(1)
+    second = torch.cat([b[1] for b in batches])
+    assert first.tolist() != second.tolist()
+    sampler.set_epoch(0)
+    assert torch.cat([b[1] for b in batches]).tolist() == first.tolist()
+    plain = TensorBatches(x, y, batch_size=4)
+    assert len(plain) == 3 and torch.cat([b[1] for b in plain]).tolist() == list(range(10))
+
+
+def test_digits_module_normalizes_with_training_statistics_only():
+    data = DigitsDataModule(batch_size=32, val_fraction=0.15, test_fraction=0.15, seed=0)
+    data.setup("fit")
+    assert data.input_shape == (1, 8, 8) and data.num_classes == 10
+    assert data.class_names == [str(d) for d in range(10)]
+    sizes = {name: len(split[1]) for name, split in data.splits.items()}
+    assert sum(sizes.values()) == 1797 and sizes["test"] == 270
+    train_x = data.splits["train"][0]
+    assert abs(train_x.mean().item()) < 1e-4 and abs(train_x.std().item() - 1) < 1e-2
+    # val/test use the training mean/std, so their own statistics are not exactly 0/1
+    assert abs(data.splits["test"][0].mean().item()) > 1e-4
+    assert set(data.state_dict()) == {"mean", "std", "class_names"}

@@ -1,0 +1,106 @@
+"""`dltrain fit` end to end through the real command: the run directory contract."""
+
+import csv
+import json
+
+import pytest
+
+from tests.conftest import read_metrics, run_dirs
+
+SCALARS = [
+    f"{split}/{name}"
+    for split in ("val", "test")
+    for name in ("loss", "acc", "precision", "recall", "f1")
+]
+
+
+def test_smoke_run_writes_the_run_directory_contract(dltrain):
+    result = dltrain("fit", "trainer=smoke")
+    assert result.returncode == 0, result.stderr
+    [run] = run_dirs(dltrain.cwd / "runs")
+    assert run.parent == dltrain.cwd / "runs" / "fit"
+    for name in (
+        ".hydra/config.yaml",
+        ".hydra/overrides.yaml",
+        "config.yaml",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+        "metrics.csv",
+        "metrics.json",
+    ):
+        assert (run / name).is_file(), name
+
+    metrics = read_metrics(run)
+    for key in SCALARS:
+        assert 0 <= metrics[key] <= (100 if key.endswith("loss") else 1), key
+    matrix = metrics["test/confusion_matrix"]
+    assert len(matrix) == 10 and all(len(row) == 10 for row in matrix)
+    per_class = metrics["test/per_class"]
+    assert sorted(per_class) == [str(d) for d in range(10)]
+    assert {"precision", "recall", "f1", "support"} <= set(per_class["3"])
+    # smoke: two test batches of 64 samples, so 128 predictions in the confusion matrix
+    assert sum(map(sum, matrix)) == sum(c["support"] for c in per_class.values()) == 128
+
+    with (run / "metrics.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 1
+    for column in (
+        "epoch",
+        "train/loss",
+        "train/acc",
+        "val/loss",
+        "val/acc",
+        "lr",
+        "epoch_seconds",
+    ):
+        assert column in rows[0], column
+    # the resolved config and rich output
+    assert "dltrain fit" in result.stdout and "held-out" in result.stdout
+
+
+def test_card_example_and_other_options_run(dltrain):
+    for overrides in (["model=cnn", "optim=adam"], ["model=mlp", "optim=sgd", "sched=none"]):
+        result = dltrain("fit", *overrides, "trainer=smoke")
+        assert result.returncode == 0, result.stderr
+    assert len(run_dirs(dltrain.cwd / "runs")) == 2  # runs never overwrite each other
+
+
+def test_same_seed_gives_identical_metrics_json(dltrain):
+    args = ("fit", "seed=0", "trainer=smoke", "trainer.max_epochs=2")
+    for _ in range(2):
+        assert dltrain(*args).returncode == 0
+    first, second = run_dirs(dltrain.cwd / "runs")
+    assert (first / "metrics.json").read_text() == (second / "metrics.json").read_text()
+    third = dltrain("fit", "seed=1", "trainer=smoke", "trainer.max_epochs=2")
+    assert third.returncode == 0
+    assert read_metrics(run_dirs(dltrain.cwd / "runs")[2]) != read_metrics(first)
+
+
+def test_hydra_run_dir_override_is_respected(dltrain):
+    result = dltrain("fit", "trainer=smoke", "hydra.run.dir=custom/place")
+    assert result.returncode == 0, result.stderr
+    assert (dltrain.cwd / "custom/place/metrics.json").is_file()
+
+
+def test_multirun_gives_each_job_its_own_complete_directory(dltrain):
+    result = dltrain("fit", "-m", "trainer=smoke", "model=mlp,cnn")
+    assert result.returncode == 0, result.stderr
+    jobs = run_dirs(dltrain.cwd / "runs" / "fit" / "multirun")
+    assert [job.name for job in jobs] == ["0", "1"]
+    for job in jobs:
+        assert (job / "metrics.json").is_file() and (job / "checkpoints/best.ckpt").is_file()
+    overrides = [json.dumps((job / ".hydra/overrides.yaml").read_text()) for job in jobs]
+    assert "model=mlp" in overrides[0] and "model=cnn" in overrides[1]
+
+
+@pytest.mark.slow
+def test_default_fit_reaches_097_test_accuracy(dltrain):
+    result = dltrain("fit")
+    assert result.returncode == 0, result.stderr
+    [run] = run_dirs(dltrain.cwd / "runs")
+    metrics = read_metrics(run)
+    assert metrics["test/acc"] >= 0.97
+    # the best checkpoint, not the last epoch, is what was tested
+    with (run / "metrics.csv").open() as file:
+        best_val = max(float(row["val/acc"]) for row in csv.DictReader(file))
+    assert metrics["val/acc"] == pytest.approx(best_val, abs=1e-6)

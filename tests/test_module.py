@@ -1,0 +1,57 @@
+"""The LightningModule: loss, L1 penalty, weight-decay groups, metric reports."""
+
+import functools
+
+import torch
+
+from dltrain.models.mlp import MLP
+from dltrain.module import Classifier
+
+
+def make_module(**kwargs):
+    torch.manual_seed(0)
+    net = MLP((4,), num_classes=3, hidden=[8], batchnorm=True)
+    optimizer = functools.partial(torch.optim.AdamW, lr=1e-2, weight_decay=0.1)
+    return Classifier(net, num_classes=3, optimizer=optimizer, **kwargs)
+
+
+def test_l1_adds_exactly_its_penalty_on_weights_to_the_training_loss():
+    batch = (torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]))
+    plain, penalized = make_module(), make_module(l1=0.01)
+    plain.eval()
+    penalized.eval()
+    weights = sum(w.abs().sum() for w in penalized.weights())
+    difference = penalized.training_step(batch, 0) - plain.training_step(batch, 0)
+    assert torch.isclose(difference, 0.01 * weights)
+    assert all(w.ndim > 1 for w in penalized.weights())
+
+
+def test_weight_decay_skips_biases_and_norm_parameters():
+    module = make_module()
+    optimizer = module.configure_optimizers()
+    decayed, exempt = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.1 and exempt["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in decayed["params"])
+    assert all(p.ndim == 1 for p in exempt["params"]) and exempt["params"]
+
+
+def test_scheduler_factory_and_interval_reach_lightning():
+    module = make_module(
+        scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1),
+        scheduler_interval="step",
+    )
+    config = module.configure_optimizers()
+    assert config["lr_scheduler"]["interval"] == "step"
+    assert isinstance(config["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.StepLR)
+
+
+def test_test_report_holds_confusion_matrix_and_per_class_scores():
+    module = make_module()
+    module.log_dict = lambda *args, **kwargs: None  # no Trainer attached
+    y = torch.tensor([0, 1, 2, 2])
+    logits = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 1]), 3).float()
+    module.forward = lambda x: logits
+    module.test_step((torch.zeros(4, 4), y), 0)
+    module.on_test_epoch_end()
+    assert module.test_report["confusion_matrix"] == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+    assert module.test_report["per_class"]["recall"] == [1.0, 1.0, 0.5]

@@ -1,0 +1,57 @@
+"""The validation rules and the check of composed configs."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from dltrain.config.validate import RULES, Rule, validate
+from dltrain.errors import ConfigError
+
+
+def test_rules_accept_and_reject_by_type_and_range():
+    fraction = Rule(float, 0, 1, low_open=True, high_open=True)
+    assert fraction.allows(0.5) and not fraction.allows(0) and not fraction.allows(1)
+    assert not fraction.allows("0.5") and not fraction.allows(True) and not fraction.allows(None)
+    count = Rule(int, 1)
+    assert count.allows(1) and not count.allows(0) and not count.allows(1.0)
+    widths = Rule(int, 1, is_list=True)
+    assert widths.allows([8, 16]) and not widths.allows([]) and not widths.allows([8, 0])
+    assert Rule(float, 0, low_open=True, nullable=True).allows(None)
+    assert Rule(str, choices=("min", "max")).allows("max")
+    assert not Rule(str, choices=("min", "max")).allows("up")
+
+
+def test_rule_descriptions_read_as_english():
+    assert RULES["data.val_fraction"].describe() == "a number in (0, 1)"
+    assert RULES["data.batch_size"].describe() == "an integer >= 1"
+    assert RULES["model.hidden"].describe() == "a non-empty list of integers, each >= 1"
+    assert RULES["regularization.gradient_clip_val"].describe() == "a number > 0, or null"
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "model=mlp",
+        "model=cnn",
+        "optim=adam",
+        "optim=sgd",
+        "sched=none",
+        "regularization=none",
+        "trainer=smoke",
+        "logger=csv",
+        "experiment=digits_mlp",
+        "experiment=digits_cnn",
+    ],
+)
+def test_every_builtin_option_composes_and_validates(compose_fit, option):
+    cfg = compose_fit(option)
+    validate(cfg)
+
+
+def test_interpolated_values_are_checked_after_resolution(compose_fit):
+    cfg = compose_fit("regularization.dropout=1.5")
+    with pytest.raises(ConfigError, match="model.dropout=1.5"):
+        validate(cfg)
+
+
+def test_rules_that_do_not_apply_are_skipped():
+    validate(OmegaConf.create({"optim": {"lr": 0.1}}))  # no data, model... keys: nothing to check
