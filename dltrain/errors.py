@@ -31,10 +31,11 @@ class ConfigRejected(BaseException):  # noqa: N818 - a signal, not an error type
     """Carries a ConfigError out of a Hydra callback.
 
     Hydra turns an Exception raised in a callback into a warning and carries on, so
-    the config check raises this BaseException to stop the run before it starts.
+    the config check raises this BaseException to stop the run before it starts; the
+    runner reports the error it carries.
     """
 
-    def __init__(self, error: ConfigError) -> None:
+    def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
         self.error = error
 
@@ -96,7 +97,9 @@ def describe(error: BaseException) -> tuple[int, str]:
             " Overrides look like key=value or group=option."
         )
     if isinstance(error, InstantiationException):
-        return CONFIG_ERROR, f"could not build a configured object: {str(error).splitlines()[0]}"
+        target = str(error).split("'")[1] if "'" in str(error) else "a configured object"
+        reason = error.__cause__ or str(error).splitlines()[0]
+        return CONFIG_ERROR, f"could not build {target}: {' '.join(str(reason).split())}"
     if isinstance(error, OmegaConfBaseException):
         return CONFIG_ERROR, str(error).splitlines()[0]
     return RUNTIME_ERROR, (

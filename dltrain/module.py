@@ -18,7 +18,8 @@ from torchmetrics.classification import (
 )
 
 OptimizerFactory = Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
-SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
+# (optimizer, how many times the schedule steps in this run) -> scheduler
+SchedulerFactory = Callable[[torch.optim.Optimizer, int], Any]
 
 
 def scores(num_classes: int, average: str = "macro") -> MetricCollection:
@@ -33,12 +34,25 @@ def scores(num_classes: int, average: str = "macro") -> MetricCollection:
     return MetricCollection(metrics)
 
 
+class Normalize(nn.Module):
+    """(x - mean) / std with the training split's statistics, kept in the checkpoint."""
+
+    def __init__(self, mean: Tensor, std: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.clone().float())
+        self.register_buffer("std", std.clone().float())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+
 class Classifier(L.LightningModule):
     """Cross-entropy training (plus an optional L1 penalty) with per-epoch torchmetrics.
 
-    Metrics are updated every step and computed once per epoch, so the step loop has
-    no host synchronisation; after `test`, `test_report` holds the confusion matrix
-    and the per-class figures.
+    The model takes inputs in the data's raw scale: `forward` normalizes them first,
+    so a checkpoint carries its own preprocessing. Metrics are updated every step and
+    computed once per epoch, so the step loop has no host synchronisation; after
+    `test`, `test_report` holds the confusion matrix and the per-class figures.
     """
 
     def __init__(
@@ -52,10 +66,14 @@ class Classifier(L.LightningModule):
         l1: float = 0.0,
         label_smoothing: float = 0.0,
         class_weights: Tensor | None = None,
+        augmentation: nn.Module | None = None,
+        normalize: Normalize | None = None,
         input_shape: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
+        self.normalize = normalize or nn.Identity()
         self.net = net
+        self.augmentation = augmentation
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval, self.scheduler_monitor = scheduler_interval, scheduler_monitor
         self.l1 = l1
@@ -81,7 +99,19 @@ class Classifier(L.LightningModule):
             self.example_input_array = torch.zeros(2, *input_shape)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        return self.net(self.normalize(x))
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # Training batches only, whole batches on the device; Lightning also passes the
+        # model summary's bare example input through here, which stays as it is.
+        if (
+            self.augmentation is not None
+            and self.trainer.training
+            and isinstance(batch, (tuple, list))
+        ):
+            x, y = batch
+            return self.augmentation(x), y
+        return batch
 
     def weights(self) -> list[nn.Parameter]:
         """The parameters that L1 and weight decay apply to: no biases, no norm parameters."""
@@ -149,8 +179,12 @@ class Classifier(L.LightningModule):
         optimizer = self.optimizer_factory([g for g in groups if g["params"]])
         if self.scheduler_factory is None:
             return optimizer
+        if self.scheduler_interval == "step":
+            total = int(self.trainer.estimated_stepping_batches)
+        else:
+            total = self.trainer.max_epochs
         scheduler = {
-            "scheduler": self.scheduler_factory(optimizer),
+            "scheduler": self.scheduler_factory(optimizer, total),
             "interval": self.scheduler_interval,
         }
         if self.scheduler_monitor:

@@ -55,5 +55,6 @@ def test_fit_help_shows_groups_and_their_options(tmp_path):
         "paths",
     ):
         assert f"\n{group}: " in out, group
-    assert "model: cnn, mlp" in out and "optim: adam, sgd" in out
+    assert "model: cnn, custom, mlp, resnet, rnn" in out
+    assert "optim: adam, adamw, rmsprop, sgd" in out
     assert not (tmp_path / "runs").exists()

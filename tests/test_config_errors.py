@@ -10,7 +10,10 @@ from dltrain.errors import ConfigError, describe
     [
         (["optim.lrr=0.1"], ["unknown key 'optim.lrr'", "Did you mean 'optim.lr'"]),
         (["modl=cnn"], ["unknown key 'modl'", "Did you mean 'model'"]),
-        (["model=cnnn"], ["unknown option 'cnnn' for model", "Did you mean 'cnn'", "cnn, mlp"]),
+        (
+            ["model=cnnn"],
+            ["unknown option 'cnnn' for model", "Did you mean 'cnn'", "cnn, custom, mlp"],
+        ),
         (["optim.lr=-1"], ["optim.lr=-1", "a number > 0"]),
         (["optim.lr=abc"], ["optim.lr=abc", "a number > 0"]),
         (["data.batch_size=0"], ["data.batch_size=0", "an integer >= 1"]),

@@ -4,6 +4,7 @@ import torch
 
 from dltrain.data.base import EpochPermutation, TensorBatches, normalization_stats, stratified_split
 from dltrain.data.digits import DigitsDataModule
+from dltrain.module import Normalize
 
 
 def test_stratified_split_is_disjoint_complete_and_keeps_class_proportions():
@@ -45,15 +46,18 @@ def test_tensor_batches_slice_every_sample_once_per_epoch_in_a_seeded_order():
     assert len(plain) == 3 and torch.cat([b[1] for b in plain]).tolist() == list(range(10))
 
 
-def test_digits_module_normalizes_with_training_statistics_only():
+def test_digits_module_keeps_training_statistics_only():
     data = DigitsDataModule(batch_size=32, val_fraction=0.15, test_fraction=0.15, seed=0)
     data.setup("fit")
     assert data.input_shape == (1, 8, 8) and data.num_classes == 10
     assert data.class_names == [str(d) for d in range(10)]
     sizes = {name: len(split[1]) for name, split in data.splits.items()}
     assert sum(sizes.values()) == 1797 and sizes["test"] == 270
-    train_x = data.splits["train"][0]
-    assert abs(train_x.mean().item()) < 1e-4 and abs(train_x.std().item() - 1) < 1e-2
-    # val/test use the training mean/std, so their own statistics are not exactly 0/1
-    assert abs(data.splits["test"][0].mean().item()) > 1e-4
+    train_x, test_x = data.splits["train"][0], data.splits["test"][0]
+    assert train_x.max() == 16  # batches stay in the raw scale; the model normalizes
+    assert torch.allclose(data.mean, train_x.mean(), atol=1e-4)
+    normalize = Normalize(data.mean, data.std)
+    assert abs(normalize(train_x).mean()) < 1e-4 and abs(normalize(train_x).std() - 1) < 1e-2
+    # the test split is normalized with the training statistics, not its own
+    assert abs(normalize(test_x).mean()) > 1e-4
     assert set(data.state_dict()) == {"mean", "std", "class_names"}

@@ -56,6 +56,8 @@ def test_smoke_run_writes_the_run_directory_contract(dltrain):
         assert column in rows[0], column
     # the resolved config and rich output
     assert "dltrain fit" in result.stdout and "held-out" in result.stdout
+    # the config check ran (Hydra would only warn if it had failed)
+    assert "ValidateConfig" not in result.stderr
 
 
 def test_card_example_and_other_options_run(dltrain):

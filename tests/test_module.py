@@ -1,6 +1,7 @@
 """The LightningModule: loss, L1 penalty, weight-decay groups, metric reports."""
 
 import functools
+from types import SimpleNamespace
 
 import torch
 
@@ -35,14 +36,16 @@ def test_weight_decay_skips_biases_and_norm_parameters():
     assert all(p.ndim == 1 for p in exempt["params"]) and exempt["params"]
 
 
-def test_scheduler_factory_and_interval_reach_lightning():
-    module = make_module(
-        scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1),
-        scheduler_interval="step",
-    )
-    config = module.configure_optimizers()
-    assert config["lr_scheduler"]["interval"] == "step"
-    assert isinstance(config["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.StepLR)
+def test_scheduler_gets_the_run_length_in_its_interval_and_reaches_lightning():
+    def step_lr(optimizer, total):
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=total)
+
+    for interval, expected in (("step", 120), ("epoch", 6)):
+        module = make_module(scheduler=step_lr, scheduler_interval=interval)
+        module._trainer = SimpleNamespace(estimated_stepping_batches=120, max_epochs=6)
+        config = module.configure_optimizers()
+        assert config["lr_scheduler"]["interval"] == interval
+        assert config["lr_scheduler"]["scheduler"].step_size == expected
 
 
 def test_test_report_holds_confusion_matrix_and_per_class_scores():

@@ -23,7 +23,10 @@ def test_rules_accept_and_reject_by_type_and_range():
 def test_rule_descriptions_read_as_english():
     assert RULES["data.val_fraction"].describe() == "a number in (0, 1)"
     assert RULES["data.batch_size"].describe() == "an integer >= 1"
-    assert RULES["model.hidden"].describe() == "a non-empty list of integers, each >= 1"
+    assert RULES["model.channels"].describe() == "a non-empty list of integers, each >= 1"
+    # MLPs take a list of widths, RNNs one width
+    assert RULES["model.hidden"].allows(64) and RULES["model.hidden"].allows([64, 32])
+    assert not RULES["model.hidden"].allows([]) and not RULES["model.hidden"].allows(0)
     assert RULES["regularization.gradient_clip_val"].describe() == "a number > 0, or null"
 
 

@@ -78,13 +78,26 @@ class Rule:
         )
 
 
+@dataclass(frozen=True)
+class AnyOf:
+    """A key that takes one of several forms (model.hidden: an int for RNNs, a list for MLPs)."""
+
+    rules: tuple[Rule, ...]
+
+    def describe(self) -> str:
+        return " or ".join(rule.describe() for rule in self.rules)
+
+    def allows(self, value: Any) -> bool:
+        return any(rule.allows(value) for rule in self.rules)
+
+
 _FRACTION = Rule(float, 0, 1, low_open=True, high_open=True)
 _PROBABILITY = Rule(float, 0, 1, high_open=True)
 _POSITIVE = Rule(float, 0, low_open=True)
 _NON_NEGATIVE = Rule(float, 0)
 _COUNT = Rule(int, 1)
 
-RULES: dict[str, Rule] = {
+RULES: dict[str, Rule | AnyOf] = {
     "seed": Rule(int, 0),
     "monitor.metric": Rule(str),
     "monitor.mode": Rule(str, choices=("min", "max")),
@@ -92,18 +105,40 @@ RULES: dict[str, Rule] = {
     "data.val_fraction": _FRACTION,
     "data.test_fraction": _FRACTION,
     "data.num_workers": Rule(int, 0),
-    "model.hidden": Rule(int, 1, is_list=True),
+    "data.sampler": Rule(str, choices=("none", "weighted")),
+    "data.download": Rule(bool),
+    "data.hflip": Rule(float, 0, 1),
+    "data.imbalance.classes": Rule(int, 0, is_list=True),
+    "data.imbalance.keep": Rule(float, 0, 1, low_open=True),
+    "data.num_samples": _COUNT,
+    "data.num_classes": Rule(int, 2),
+    "data.shape": Rule(int, 1, is_list=True),
+    "data.noise": _NON_NEGATIVE,
+    "data.label_column": Rule(str),
+    "model.hidden": AnyOf((Rule(int, 1), Rule(int, 1, is_list=True))),
     "model.channels": Rule(int, 1, is_list=True),
     "model.kernel_size": _COUNT,
     "model.dropout": _PROBABILITY,
     "model.batchnorm": Rule(bool),
     "model.activation": Rule(str, choices=("relu", "gelu", "silu", "tanh")),
     "model.pool": Rule(str, choices=("max", "avg")),
+    "model.cell": Rule(str, choices=("lstm", "gru")),
+    "model.layers": _COUNT,
+    "model.bidirectional": Rule(bool),
+    "model.depth": Rule(int, 8),
+    "model.width": _COUNT,
+    "augment.rotation": Rule(float, 0, 180),
+    "augment.translate": Rule(float, 0, 1, high_open=True),
+    "augment.scale": Rule(float, 0, low_open=True, is_list=True, nullable=True),
+    "augment.hflip": Rule(float, 0, 1),
+    "augment.vflip": Rule(float, 0, 1),
     "optim.lr": _POSITIVE,
     "optim.weight_decay": _NON_NEGATIVE,
     "optim.momentum": Rule(float, 0, 1, high_open=True),
     "optim.nesterov": Rule(bool),
     "sched.interval": Rule(str, choices=("epoch", "step")),
+    "sched.warmup": Rule(int, 0),
+    "sched.warmup_start_factor": Rule(float, 0, 1, low_open=True),
     "regularization.dropout": _PROBABILITY,
     "regularization.weight_decay": _NON_NEGATIVE,
     "regularization.l1": _NON_NEGATIVE,
@@ -131,13 +166,8 @@ def _select(cfg: DictConfig, key: str) -> tuple[bool, Any]:
     return True, OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
-def validate(cfg: DictConfig) -> None:
-    """Raise ConfigError naming the first key whose value breaks its rule."""
-    for key, rule in RULES.items():
-        present, value = _select(cfg, key)
-        if present and not rule.allows(value):
-            shown = "null" if value is None else value
-            raise ConfigError(f"{key}={shown} is not allowed: {key} must be {rule.describe()}.")
+def _check_cross_field(cfg: DictConfig) -> None:
+    """Rules that involve more than one key."""
     data = cfg.get("data")
     if isinstance(data, DictConfig) and "val_fraction" in data and "test_fraction" in data:
         held_out = data.val_fraction + data.test_fraction
@@ -146,12 +176,60 @@ def validate(cfg: DictConfig) -> None:
                 f"data.val_fraction + data.test_fraction = {held_out:g} leaves no training data:"
                 " their sum must be below 1."
             )
+    sched = cfg.get("sched")
+    if isinstance(sched, DictConfig) and sched.get("monitor") and sched.get("warmup"):
+        raise ConfigError(
+            f"sched.warmup={sched.warmup} cannot precede a schedule driven by a monitored"
+            " metric (sched=plateau): set sched.warmup=0."
+        )
+    loss = cfg.get("loss")
+    weights = loss.get("class_weights") if isinstance(loss, DictConfig) else None
+    if weights is not None and weights != "balanced":
+        values = OmegaConf.to_container(weights) if OmegaConf.is_config(weights) else weights
+        if not Rule(float, 0, low_open=True, is_list=True).allows(values):
+            raise ConfigError(
+                f"loss.class_weights={values} is not allowed: use null, balanced, or a list"
+                " of positive numbers, one per class."
+            )
+
+
+def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
+    """Keys whose value is literally ??? (nothing is resolved, so ${hydra:...} is safe)."""
+    missing = []
+    for key in node.keys():
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            missing += _missing_keys(child, f"{prefix}{key}.")
+        elif child is not None and not child._is_interpolation() and child._is_missing():
+            missing.append(f"{prefix}{key}")
+    return missing
+
+
+def _check_missing(cfg: DictConfig) -> None:
+    """Values left as ??? that the user must supply (data.path for data=csv, say)."""
+    missing = [key for key in _missing_keys(cfg) if not key.startswith("hydra.")]
+    if missing:
+        key = missing[0]
+        raise ConfigError(f"{key} needs a value: add {key}=... to the command line.")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError naming the first key whose value breaks its rule."""
+    _check_missing(cfg)
+    for key, rule in RULES.items():
+        present, value = _select(cfg, key)
+        if present and not rule.allows(value):
+            shown = "null" if value is None else value
+            raise ConfigError(f"{key}={shown} is not allowed: {key} must be {rule.describe()}.")
+    _check_cross_field(cfg)
 
 
 def _validate_or_stop(config: DictConfig) -> None:
+    # Any failure must stop the run: Hydra would turn an Exception into a warning and
+    # carry on unchecked.
     try:
         validate(config)
-    except ConfigError as error:
+    except Exception as error:
         raise ConfigRejected(error) from error
 
 

@@ -1,15 +1,35 @@
-"""In-memory data: stratified splits, normalization from training statistics, sliced batches."""
+"""The shared data module: stratified splits, training statistics, samplers, batches.
+
+A source only implements `load()`. Tensors in memory are served by index slicing
+(no per-sample collate, no workers); a torch Dataset (files read lazily) streams
+through a DataLoader with workers. Batches stay in the data's raw scale: the model
+normalizes them with `mean` and `std`, statistics of the training split only.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from dltrain.errors import DataError
+
+
+@dataclass
+class Samples:
+    """What a source loads: inputs (a tensor [N, ...] or a Dataset of inputs), int64 labels."""
+
+    x: Tensor | Dataset
+    y: Tensor
+    class_names: list[str]
+    # The source's own test split (MNIST, CIFAR-10); None: one is held out from x, y.
+    test: tuple[Tensor | Dataset, Tensor] | None = None
 
 
 class EpochPermutation:
@@ -25,14 +45,36 @@ class EpochPermutation:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def _generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+
     def indices(self) -> Tensor:
         """This epoch's order of the samples."""
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return torch.randperm(self.n, generator=generator)
+        return torch.randperm(self.n, generator=self._generator())
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices().tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class WeightedEpochSampler(EpochPermutation):
+    """Draws n samples with replacement, each class equally likely (resampling for imbalance)."""
+
+    def __init__(self, labels: Tensor, seed: int) -> None:
+        super().__init__(len(labels), seed)
+        counts = torch.bincount(labels).float()
+        self.weights = (1.0 / counts.clamp_min(1))[labels]
+
+    def indices(self) -> Tensor:
+        return torch.multinomial(
+            self.weights, self.n, replacement=True, generator=self._generator()
+        )
 
 
 class TensorBatches:
-    """Mini-batches of in-memory tensors by index slicing: no per-sample collate, no workers."""
+    """Mini-batches of in-memory tensors by index slicing."""
 
     # DataLoader's attribute, read by Lightning: batches come from `sampler`'s order.
     batch_sampler = None
@@ -56,43 +98,73 @@ class TensorBatches:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         order = self.sampler.indices() if self.sampler is not None else None
         for i in range(len(self)):
-            start = i * self.batch_size
+            rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
             if order is None:
-                yield (
-                    self.x[start : start + self.batch_size],
-                    self.y[start : start + self.batch_size],
-                )
+                yield self.x[rows], self.y[rows]
             else:
-                index = order[start : start + self.batch_size]
-                yield self.x[index], self.y[index]
+                yield self.x[order[rows]], self.y[order[rows]]
+
+
+class LabeledSubset(Dataset):
+    """(input, label) pairs of a lazily read Dataset of inputs, restricted to some indices."""
+
+    def __init__(self, inputs: Dataset, labels: Tensor, indices: Tensor) -> None:
+        self.inputs, self.labels, self.indices = inputs, labels, indices.tolist()
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.inputs[self.indices[i]], self.labels[i]
+
+
+def _one_thread_per_worker(_: int) -> None:
+    # Workers only decode files; torch threads in each would oversubscribe the cores.
+    torch.set_num_threads(1)
 
 
 def stratified_split(
-    y: Tensor, val_fraction: float, test_fraction: float, seed: int
+    y: Tensor, val_fraction: float, test_fraction: float | None, seed: int
 ) -> dict[str, Tensor]:
-    """Indices of the train/val/test splits, each with the class proportions of `y`."""
+    """Indices of the train/val(/test) splits, each with the class proportions of `y`.
+
+    With test_fraction None the source has its own test split: only val is held out.
+    """
     from sklearn.model_selection import train_test_split
 
-    index = torch.arange(len(y)).numpy()
-    labels = y.numpy()
+    index, labels = torch.arange(len(y)).numpy(), y.numpy()
+    splits: dict[str, Any] = {}
     try:
-        rest, test = train_test_split(
-            index, test_size=test_fraction, stratify=labels, random_state=seed
-        )
-        train, val = train_test_split(
-            rest,
-            test_size=val_fraction / (1 - test_fraction),
-            stratify=labels[rest],
-            random_state=seed,
+        rest = index
+        if test_fraction is not None:
+            rest, splits["test"] = train_test_split(
+                index, test_size=test_fraction, stratify=labels, random_state=seed
+            )
+        held_out = val_fraction / (1 - (test_fraction or 0.0))
+        splits["train"], splits["val"] = train_test_split(
+            rest, test_size=held_out, stratify=labels[rest], random_state=seed
         )
     except ValueError as error:
         raise DataError(
-            f"cannot make a stratified train/val/test split of {len(y)} samples: {error}"
-            " Use more data or smaller data.val_fraction / data.test_fraction."
+            f"cannot make a stratified split of {len(y)} samples: {error}"
+            " Use more data, or smaller data.val_fraction / data.test_fraction."
         ) from error
-    return {
-        name: torch.as_tensor(ids) for name, ids in (("train", train), ("val", val), ("test", test))
-    }
+    return {name: torch.as_tensor(ids) for name, ids in splits.items()}
+
+
+def keep_fraction_of_classes(
+    index: Tensor, y: Tensor, classes: Sequence[int], keep: float, seed: int
+) -> Tensor:
+    """`index` with only a `keep` fraction (at least 1) of the samples of each listed class."""
+    generator = torch.Generator().manual_seed(seed)
+    kept = []
+    for label in torch.unique(y[index]).tolist():
+        members = index[y[index] == label]
+        if label in classes:
+            count = max(1, round(keep * len(members)))
+            members = members[torch.randperm(len(members), generator=generator)[:count]]
+        kept.append(members)
+    return torch.sort(torch.cat(kept)).values
 
 
 def normalization_stats(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -103,8 +175,24 @@ def normalization_stats(x: Tensor) -> tuple[Tensor, Tensor]:
     return mean, std
 
 
+def _dataset_stats(inputs: Dataset, indices: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
+    """normalization_stats over a lazily read Dataset, one pass, batch by batch."""
+    loader = DataLoader(Subset(inputs, indices.tolist()), batch_size=batch_size)
+    total = squares = None
+    count = 0
+    for batch in loader:
+        dims = (0, 2, 3) if batch.ndim == 4 else tuple(range(batch.ndim - 1))
+        batch = batch.double()
+        total = batch.sum(dims, keepdim=True)[0] + (0 if total is None else total)
+        squares = (batch**2).sum(dims, keepdim=True)[0] + (0 if squares is None else squares)
+        count += batch.numel() // batch.shape[1 if batch.ndim == 4 else -1]
+    mean = total / count
+    std = (squares / count - mean**2).clamp_min(1e-12).sqrt() * math.sqrt(count / max(count - 1, 1))
+    return mean.float(), std.float().clamp_min(1e-6)
+
+
 class InMemoryDataModule(L.LightningDataModule):
-    """A dataset held in memory as tensors; subclasses only implement `load`."""
+    """The base of every data source; subclasses implement `load`."""
 
     def __init__(
         self,
@@ -113,51 +201,112 @@ class InMemoryDataModule(L.LightningDataModule):
         test_fraction: float = 0.15,
         num_workers: int = 0,
         seed: int = 0,
+        data_dir: str = "data",
+        sampler: str = "none",
+        download: bool = False,
+        imbalance: dict | None = None,
+        hflip: float = 0.0,
     ) -> None:
         super().__init__()
+        # The horizontal-flip probability that suits this data; augment configs read it.
+        self.hflip = hflip
         self.batch_size = batch_size
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
-        self.num_workers = num_workers  # in-memory batches need no worker processes
-        self.seed = seed
-        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+        self.num_workers, self.seed = num_workers, seed
+        self.data_dir, self.sampler, self.download = data_dir, sampler, download
+        self.imbalance = dict(imbalance) if imbalance else None
+        self.splits: dict[str, tuple[Tensor | Dataset, Tensor]] = {}
         self.class_names: list[str] = []
         self.mean: Tensor | None = None
         self.std: Tensor | None = None
 
-    def load(self) -> tuple[Tensor, Tensor, list[str]]:
-        """All samples as (float inputs [N, ...], int64 labels [N], class names)."""
+    def load(self) -> Samples:
+        """All samples of the source."""
         raise NotImplementedError
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        x, y, self.class_names = self.load()
-        index = stratified_split(y, self.val_fraction, self.test_fraction, self.seed)
-        # Statistics of the training split only: nothing about val/test leaks into training.
-        self.mean, self.std = normalization_stats(x[index["train"]])
-        self.splits = {
-            name: ((x[ids] - self.mean) / self.std, y[ids]) for name, ids in index.items()
-        }
+        samples = self.load()
+        self.class_names = samples.class_names
+        held_out = None if samples.test is not None else self.test_fraction
+        index = stratified_split(samples.y, self.val_fraction, held_out, self.seed)
+        if self.imbalance:
+            # Only the training data is skewed: validation and test stay representative.
+            index["train"] = keep_fraction_of_classes(
+                index["train"],
+                samples.y,
+                self.imbalance["classes"],
+                self.imbalance["keep"],
+                self.seed,
+            )
+        self.splits = {name: self._subset(samples.x, samples.y, ids) for name, ids in index.items()}
+        if samples.test is not None:
+            self.splits["test"] = samples.test
+        self._check_splits()
+        train_x = samples.x
+        if isinstance(train_x, Tensor):
+            self.mean, self.std = normalization_stats(train_x[index["train"]])
+        else:
+            self.mean, self.std = _dataset_stats(train_x, index["train"], self.batch_size)
+
+    @staticmethod
+    def _subset(x: Tensor | Dataset, y: Tensor, ids: Tensor) -> tuple[Tensor | Dataset, Tensor]:
+        return (x[ids] if isinstance(x, Tensor) else LabeledSubset(x, y[ids], ids)), y[ids]
+
+    def _check_splits(self) -> None:
+        for name, (_, y) in self.splits.items():
+            missing = sorted(set(range(self.num_classes)) - set(torch.unique(y).tolist()))
+            if missing:
+                names = ", ".join(self.class_names[i] for i in missing)
+                raise DataError(
+                    f"the {name} split has no samples of class {names}: use more data,"
+                    " or larger data.val_fraction / data.test_fraction."
+                )
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one input sample, e.g. (1, 8, 8)."""
-        return tuple(self.splits["train"][0].shape[1:])
+        x = self.splits["train"][0]
+        return tuple(x.shape[1:]) if isinstance(x, Tensor) else tuple(x[0][0].shape)
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def train_dataloader(self) -> TensorBatches:
-        x, y = self.splits["train"]
-        sampler = EpochPermutation(len(y), self.seed)
-        return TensorBatches(x, y, self.batch_size, sampler=sampler, drop_last=True)
+    def class_counts(self, split: str = "train") -> Tensor:
+        """Samples per class in a split."""
+        return torch.bincount(self.splits[split][1], minlength=self.num_classes)
 
-    def val_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self.splits["val"], self.batch_size)
+    def _loader(self, split: str, train: bool = False) -> Any:
+        x, y = self.splits[split]
+        sampler = None
+        if train:
+            sampler = (
+                WeightedEpochSampler(y, self.seed)
+                if self.sampler == "weighted"
+                else EpochPermutation(len(y), self.seed)
+            )
+        if isinstance(x, Tensor):
+            return TensorBatches(x, y, self.batch_size, sampler=sampler, drop_last=train)
+        return DataLoader(
+            x,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=train and len(y) >= self.batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            worker_init_fn=_one_thread_per_worker,
+        )
 
-    def test_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self.splits["test"], self.batch_size)
+    def train_dataloader(self) -> Any:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> Any:
+        return self._loader("val")
+
+    def test_dataloader(self) -> Any:
+        return self._loader("test")
 
     def state_dict(self) -> dict:
         """Saved in every checkpoint: what predicting on new inputs needs."""

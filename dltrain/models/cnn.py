@@ -23,6 +23,8 @@ class CNN(nn.Module):
         pool: str = "max",
     ) -> None:
         super().__init__()
+        if len(input_shape) != 3:
+            raise ValueError(f"CNN needs images [C, H, W], got input shape {list(input_shape)}")
         in_channels, height, width = input_shape
         layers: list[nn.Module] = []
         for out in channels:

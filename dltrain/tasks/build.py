@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch import nn
+from torch import Tensor, nn
 
 from dltrain.data.base import InMemoryDataModule
-from dltrain.module import Classifier
+from dltrain.errors import ConfigError
+from dltrain.module import Classifier, Normalize
+from dltrain.schedules import make_scheduler
 
 
 def build_datamodule(data_cfg: DictConfig) -> InMemoryDataModule:
     """The data module, set up: its input shape and class names are known afterwards."""
-    datamodule = instantiate(data_cfg)
+    datamodule = instantiate(data_cfg, _convert_="all")
     datamodule.setup("fit")
     return datamodule
 
@@ -32,21 +37,64 @@ def build_net(model_cfg: DictConfig, input_shape: tuple[int, ...], num_classes: 
     )
 
 
-def build_module(
-    cfg: DictConfig, net: nn.Module, input_shape: tuple[int, ...], num_classes: int
-) -> Classifier:
-    """The LightningModule with its loss, penalties, optimizer and schedule."""
+def class_weights(setting: Any, counts: Tensor) -> Tensor | None:
+    """loss.class_weights -> one loss weight per class: null, 'balanced' or a list."""
+    if setting is None:
+        return None
+    if setting == "balanced":
+        # scikit-learn's "balanced": n_samples / (n_classes * samples of the class)
+        return counts.sum() / (len(counts) * counts.clamp_min(1).float())
+    values = list(setting) if isinstance(setting, Sequence) and not isinstance(setting, str) else []
+    if len(values) == len(counts) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values
+    ):
+        return torch.tensor(values, dtype=torch.float32)
+    raise ConfigError(
+        f"loss.class_weights={setting} does not fit the data's {len(counts)} classes: use null,"
+        f" balanced, or a list of {len(counts)} positive numbers."
+    )
+
+
+def build_augmentation(augment_cfg: DictConfig, input_shape: tuple[int, ...]) -> nn.Module | None:
+    """kornia augmentation from the augment group; only images can be augmented."""
+    from dltrain.augment import build_augmentation as augmentation
+
+    settings = OmegaConf.to_container(augment_cfg, resolve=True)
+    module = augmentation(**settings)
+    if module is not None and len(input_shape) != 3:
+        raise ConfigError(
+            f"augmentation works on images [C, H, W], but this data has samples of shape"
+            f" {list(input_shape)}: use augment=none."
+        )
+    return module
+
+
+def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module) -> Classifier:
+    """The LightningModule with its loss, penalties, augmentation, optimizer and schedule."""
     sched = cfg.sched
+    scheduler = None
+    if sched.scheduler is not None:
+        scheduler = functools.partial(
+            make_scheduler,
+            factory=instantiate(sched.scheduler, _convert_="all"),
+            total_steps_arg=sched.get("total_steps_arg"),
+            warmup=sched.get("warmup", 0),
+            warmup_start_factor=sched.get("warmup_start_factor", 0.1),
+        )
+    loss = cfg.get("loss") or {}
     return Classifier(
         net,
-        num_classes=num_classes,
+        num_classes=datamodule.num_classes,
         optimizer=instantiate(cfg.optim),
-        scheduler=instantiate(sched.scheduler) if sched.scheduler is not None else None,
+        scheduler=scheduler,
         scheduler_interval=sched.interval,
         scheduler_monitor=sched.get("monitor"),
         l1=cfg.regularization.l1,
         label_smoothing=cfg.regularization.label_smoothing,
-        input_shape=input_shape,
+        class_weights=class_weights(loss.get("class_weights"), datamodule.class_counts()),
+        augmentation=build_augmentation(cfg.augment, datamodule.input_shape),
+        normalize=Normalize(datamodule.mean, datamodule.std),
+        input_shape=datamodule.input_shape,
     )
 
 

@@ -43,6 +43,16 @@ def test_report(metrics: dict[str, float], report: dict[str, Any], class_names: 
     }
 
 
+def data_summary(datamodule: Any) -> dict:
+    """data.json: what the data was: class names (label ids in order), shapes, split sizes."""
+    return {
+        "class_names": datamodule.class_names,
+        "input_shape": list(datamodule.input_shape),
+        "split_sizes": {name: len(labels) for name, (_, labels) in datamodule.splits.items()},
+        "train_class_counts": datamodule.class_counts().tolist(),
+    }
+
+
 def main(cfg: DictConfig) -> float:
     """Run the fit task; return the best value of `monitor.metric` for Hydra sweepers."""
     import lightning as L
@@ -58,7 +68,7 @@ def main(cfg: DictConfig) -> float:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data)
     net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
-    module = build_module(cfg, net, datamodule.input_shape, datamodule.num_classes)
+    module = build_module(cfg, datamodule, net)
     trainer = build_trainer(cfg)
     trainer.fit(module, datamodule=datamodule)
 
@@ -69,6 +79,7 @@ def main(cfg: DictConfig) -> float:
     metrics = test_report({**val, **test}, module.test_report, datamodule.class_names)
     if trainer.is_global_zero:
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (run_dir / "data.json").write_text(json.dumps(data_summary(datamodule), indent=2) + "\n")
     show_metrics({**val, **test}, title=f"best checkpoint ({cfg.monitor.metric}) on held-out data")
     if best is not None and checkpoint.best_model_score is not None:
         return float(checkpoint.best_model_score)

@@ -33,6 +33,10 @@ def run(command: str, args: list[str]) -> int:
     from dltrain.errors import ConfigRejected, report
 
     register()
+    # Like `python -m`, let configs name the user's own code in the working directory
+    # (model.net._target_=my_pkg.MyNet); appended, so it never shadows installed packages.
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     # Hydra logs "Error executing job ..." before re-raising; the report below says it better.
     logging.getLogger("hydra.core.utils").setLevel(logging.CRITICAL)
     real_argv = list(sys.argv)

@@ -1,0 +1,113 @@
+"""Augmentation, schedules, class weights, resampling and the sequence/residual nets."""
+
+import functools
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from dltrain.augment import build_augmentation
+from dltrain.data.base import WeightedEpochSampler, keep_fraction_of_classes
+from dltrain.errors import ConfigError
+from dltrain.models.mlp import MLP
+from dltrain.models.resnet import ResNet
+from dltrain.models.rnn import RNN
+from dltrain.module import Classifier
+from dltrain.schedules import make_scheduler
+from dltrain.tasks.build import class_weights
+
+
+def test_augmentation_keeps_shapes_and_labels_and_changes_pixels():
+    augment = build_augmentation(rotation=20, translate=0.1, scale=[0.9, 1.1], hflip=0.5)
+    x = torch.randn(16, 3, 12, 12)
+    assert augment(x).shape == x.shape and not torch.equal(augment(x), x)
+    assert build_augmentation() is None
+
+
+def test_augmentation_applies_in_training_only():
+    net = MLP((1, 6, 6), 3, hidden=[4])
+    module = Classifier(net, 3, optimizer=functools.partial(torch.optim.SGD, lr=0.1),
+                        augmentation=build_augmentation(rotation=30, translate=0.2))  # fmt: skip
+    batch = (torch.randn(8, 1, 6, 6), torch.arange(8) % 3)
+    module._trainer = SimpleNamespace(training=True)
+    x, y = module.on_after_batch_transfer(batch, 0)
+    assert x.shape == batch[0].shape and torch.equal(y, batch[1]) and not torch.equal(x, batch[0])
+    module._trainer = SimpleNamespace(training=False)
+    x, y = module.on_after_batch_transfer(batch, 0)
+    assert torch.equal(x, batch[0])
+
+
+def lrs(scheduler, optimizer, steps):
+    seen = []
+    for _ in range(steps):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return seen
+
+
+def test_schedule_receives_the_run_length_after_warmup():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    factory = functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR)
+    scheduler = make_scheduler(
+        optimizer, total=12, factory=factory, total_steps_arg="T_max", warmup=2
+    )
+    seen = lrs(scheduler, optimizer, 12)
+    assert seen[0] == pytest.approx(0.1) and seen[1] < seen[2] == pytest.approx(1.0)
+    assert seen[-1] < 0.05  # annealed to ~0 by the end of the 10 cosine steps
+
+
+def test_onecycle_gets_total_steps():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    factory = functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=1.0)
+    scheduler = make_scheduler(optimizer, total=20, factory=factory, total_steps_arg="total_steps")
+    assert scheduler.total_steps == 20
+
+
+def test_balanced_class_weights_follow_scikit_learn():
+    counts = torch.tensor([10, 30, 60])
+    weights = class_weights("balanced", counts)
+    assert torch.allclose(weights, torch.tensor([100 / 30, 100 / 90, 100 / 180]))
+    assert class_weights(None, counts) is None
+    assert torch.equal(class_weights([1, 2, 3], counts), torch.tensor([1.0, 2.0, 3.0]))
+    with pytest.raises(ConfigError, match="3 classes"):
+        class_weights([1, 2], counts)
+
+
+def test_class_weights_reach_the_loss():
+    weights = torch.tensor([1.0, 5.0, 1.0])
+    module = Classifier(
+        MLP((4,), 3, hidden=[4]), 3, optimizer=torch.optim.SGD, class_weights=weights
+    )
+    assert torch.equal(module.criterion.weight, weights)
+
+
+def test_weighted_sampler_draws_every_class_about_equally():
+    labels = torch.tensor([0] * 900 + [1] * 90 + [2] * 10)
+    sampler = WeightedEpochSampler(labels, seed=0)
+    drawn = torch.bincount(labels[sampler.indices()], minlength=3).float() / len(labels)
+    assert torch.allclose(drawn, torch.full((3,), 1 / 3), atol=0.05)
+
+
+def test_imbalance_keeps_a_fraction_of_the_listed_classes():
+    y = torch.arange(10).repeat_interleave(50)
+    kept = keep_fraction_of_classes(torch.arange(500), y, classes=[0, 1], keep=0.1, seed=0)
+    counts = torch.bincount(y[kept], minlength=10)
+    assert counts[:2].tolist() == [5, 5] and counts[2:].eq(50).all()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_rnn_classifies_sequences(cell, bidirectional):
+    net = RNN((8, 5), 4, cell=cell, hidden=16, layers=2, bidirectional=bidirectional, dropout=0.1)
+    assert net(torch.randn(3, 8, 5)).shape == (3, 4)
+    with pytest.raises(ValueError, match=r"sequences \[T, F\]"):
+        RNN((1, 8, 8), 4)
+
+
+def test_resnet_depth_and_width():
+    net = ResNet((3, 32, 32), 10, depth=8, width=8)
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert sum(1 for m in net.modules() if m.__class__.__name__ == "BasicBlock") == 3
+    with pytest.raises(ValueError, match="6n"):
+        ResNet((3, 32, 32), 10, depth=9)
