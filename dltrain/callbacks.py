@@ -4,48 +4,38 @@ from __future__ import annotations
 
 import csv
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
+import torch
 from lightning.pytorch.callbacks import Callback
 
 
 class EpochHistory(Callback):
-    """Writes metrics.csv: one row per epoch with losses, metrics, learning rate and wall time.
-
-    Lightning calls this callback's `on_train_epoch_end` before the module logs its
-    training metrics, so a row is completed when the next epoch starts or training ends.
-    """
+    """Writes metrics.csv: one row per epoch with losses, metrics, learning rate and wall time."""
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
-        self._pending: dict[str, Any] | None = None
         self._started = 0.0
+        self._lr: float | None = None
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._complete(trainer)
         self._started = time.perf_counter()
-        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
-        self._pending = {"epoch": trainer.current_epoch, "lr": lr}
+        self._lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._pending is not None:
-            self._pending["epoch_seconds"] = round(time.perf_counter() - self._started, 4)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._complete(trainer)
-
-    def _complete(self, trainer: L.Trainer) -> None:
-        if self._pending is None or "epoch_seconds" not in self._pending:
-            return
         metrics = {
             k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if v.numel() == 1
         }
-        self.rows.append({**self._pending, **metrics})
-        self._pending = None
+        seconds = round(time.perf_counter() - self._started, 4)
+        self.rows.append(
+            {"epoch": trainer.current_epoch, "lr": self._lr, **metrics, "epoch_seconds": seconds}
+        )
         if trainer.is_global_zero:
             self._write()
 
@@ -66,3 +56,27 @@ class EpochHistory(Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rows = list(state_dict["rows"])
+
+
+class RngState(Callback):
+    """Saves the random number generators in every checkpoint and restores them on resume,
+    so dropout masks and augmentation after a resume match an uninterrupted run."""
+
+    def state_dict(self) -> dict[str, Any]:
+        kind, keys, position, has_gauss, cached = np.random.get_state()
+        state = {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "numpy": [kind, keys.tolist(), position, has_gauss, cached],
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        random.setstate(state_dict["python"])
+        kind, keys, position, has_gauss, cached = state_dict["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])

@@ -13,6 +13,13 @@ from dltrain.errors import did_you_mean
 
 SUBCOMMANDS = {
     "fit": "train a model, keep the best checkpoint on validation data, test it on held-out data",
+    "test": "evaluate a run's best checkpoint on its held-out test split (run=<run dir>)",
+    "predict": "predict classes for new inputs with a run's model (run=<run dir> input=<path>)",
+    "export": "export a run's model to ONNX or TorchScript and check its outputs",
+    "find-lr": "run the learning-rate range test; print and plot the suggested optim.lr",
+    "find-batch-size": "find the largest batch size that fits the memory budget",
+    "check": "smoke-run every experiment config (built-in and yours): a CI check",
+    "config": "print the resolved, validated config without training (--groups: the options)",
 }
 
 USAGE = """\
@@ -29,7 +36,12 @@ examples:
   dltrain fit trainer=smoke                     one quick epoch over a few batches (CI smoke run)
   dltrain fit -m optim.lr=1e-3,1e-2 model=mlp,cnn   a grid sweep, one run directory per job
   dltrain fit --help                            the config groups, their options and the config
+  dltrain fit resume=runs/fit/<timestamp>       continue a run from its last checkpoint
+  dltrain test run=runs/fit/<timestamp>         evaluate a run again
+  dltrain predict run=runs/fit/<timestamp> input=images/
+  dltrain check --config-dir my_configs         smoke-run your experiments (CI)
 
+Your own configs: --config-dir DIR (or a dltrain/ folder in the working directory).
 Runs land in runs/<command>/<timestamp>/. Set DLTRAIN_DEBUG=1 for full tracebacks.
 exit codes: 0 success, 1 runtime failure, 2 usage or config error, 130 interrupted.
 """

@@ -40,6 +40,10 @@ class ConfigRejected(BaseException):  # noqa: N818 - a signal, not an error type
         self.error = error
 
 
+class MissingDataError(DataError):
+    """Dataset files that are not there yet (and could not be downloaded)."""
+
+
 def did_you_mean(word: str, candidates: list[str], prefix: str = "") -> str:
     """' Did you mean 'x'?' for the closest candidate, or '' when none is close."""
     close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.5)

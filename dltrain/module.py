@@ -69,8 +69,14 @@ class Classifier(L.LightningModule):
         augmentation: nn.Module | None = None,
         normalize: Normalize | None = None,
         input_shape: tuple[int, ...] | None = None,
+        class_names: list[str] | None = None,
     ) -> None:
         super().__init__()
+        # Saved in every checkpoint, so a checkpoint alone can rebuild and use the model.
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.class_names = (
+            list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        )
         self.normalize = normalize or nn.Identity()
         self.net = net
         self.augmentation = augmentation
@@ -113,6 +119,9 @@ class Classifier(L.LightningModule):
             return self.augmentation(x), y
         return batch
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["dltrain"] = {"input_shape": self.input_shape, "class_names": self.class_names}
+
     def weights(self) -> list[nn.Parameter]:
         """The parameters that L1 and weight decay apply to: no biases, no norm parameters."""
         return [p for p in self.net.parameters() if p.requires_grad and p.ndim > 1]
@@ -149,8 +158,11 @@ class Classifier(L.LightningModule):
         self.metrics["test_per_class"].update(logits, batch[1])
         self.metrics["test_confusion"].update(logits, batch[1])
 
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # The epoch's training metrics are logged after its last batch, before validation,
+        # so every callback's on_train_epoch_end (metrics.csv, checkpoints) sees the whole epoch.
+        if batch_idx + 1 >= self.trainer.num_training_batches:
+            self._log_epoch("train")
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch("val")

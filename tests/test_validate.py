@@ -22,7 +22,7 @@ def test_rules_accept_and_reject_by_type_and_range():
 
 def test_rule_descriptions_read_as_english():
     assert RULES["data.val_fraction"].describe() == "a number in (0, 1)"
-    assert RULES["data.batch_size"].describe() == "an integer >= 1"
+    assert RULES["data.batch_size"].describe() == "an integer >= 1 or 'auto'"
     assert RULES["model.channels"].describe() == "a non-empty list of integers, each >= 1"
     # MLPs take a list of widths, RNNs one width
     assert RULES["model.hidden"].allows(64) and RULES["model.hidden"].allows([64, 32])

@@ -34,7 +34,11 @@ class Rule:
         """The allowed values in words, e.g. 'a number in (0, 1)'."""
         kinds = {int: "integer", float: "number", bool: "boolean", str: "string"}
         if self.choices:
-            bound = "one of " + ", ".join(self.choices)
+            bound = (
+                f"'{self.choices[0]}'"
+                if len(self.choices) == 1
+                else "one of " + ", ".join(self.choices)
+            )
         elif self.low is not None and self.high is not None:
             left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
             bound = f"in {left}{self.low:g}, {self.high:g}{right}"
@@ -101,7 +105,7 @@ RULES: dict[str, Rule | AnyOf] = {
     "seed": Rule(int, 0),
     "monitor.metric": Rule(str),
     "monitor.mode": Rule(str, choices=("min", "max")),
-    "data.batch_size": _COUNT,
+    "data.batch_size": AnyOf((_COUNT, Rule(str, choices=("auto",)))),
     "data.val_fraction": _FRACTION,
     "data.test_fraction": _FRACTION,
     "data.num_workers": Rule(int, 0),
@@ -132,7 +136,12 @@ RULES: dict[str, Rule | AnyOf] = {
     "augment.scale": Rule(float, 0, low_open=True, is_list=True, nullable=True),
     "augment.hflip": Rule(float, 0, 1),
     "augment.vflip": Rule(float, 0, 1),
-    "optim.lr": _POSITIVE,
+    "optim.lr": AnyOf((_POSITIVE, Rule(str, choices=("auto",)))),
+    "lr_finder.min_lr": _POSITIVE,
+    "lr_finder.max_lr": _POSITIVE,
+    "lr_finder.num_training": _COUNT,
+    "batch_size_finder.memory_budget_mb": _POSITIVE,
+    "batch_size_finder.max_batch_size": _COUNT,
     "optim.weight_decay": _NON_NEGATIVE,
     "optim.momentum": Rule(float, 0, 1, high_open=True),
     "optim.nesterov": Rule(bool),
@@ -148,6 +157,8 @@ RULES: dict[str, Rule | AnyOf] = {
     "regularization.early_stopping.min_delta": _NON_NEGATIVE,
     "regularization.early_stopping.mode": Rule(str, choices=("min", "max")),
     "trainer.max_epochs": _COUNT,
+    "format": Rule(str, choices=("onnx", "torchscript")),
+    "tolerance": _POSITIVE,
 }
 
 

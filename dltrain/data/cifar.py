@@ -13,7 +13,7 @@ import torch
 
 from dltrain.data.base import InMemoryDataModule, Samples
 from dltrain.data.download import download
-from dltrain.errors import DataError
+from dltrain.errors import DataError, MissingDataError
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -45,7 +45,7 @@ class Cifar10DataModule(InMemoryDataModule):
         if missing and self.download:
             self._fetch(folder)
         elif missing:
-            raise DataError(
+            raise MissingDataError(
                 f"CIFAR-10 files not found: put {', '.join(missing)} in {folder}/ (the contents of"
                 f" {URL}), or set data.download=true to fetch and MD5-check that archive."
             )

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from dltrain.data.base import InMemoryDataModule, Samples
 from dltrain.data.download import download
-from dltrain.errors import DataError
+from dltrain.errors import DataError, MissingDataError
 
 # IDX type codes (third byte of the magic number) -> big-endian numpy types.
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -68,7 +68,7 @@ class IdxDataModule(InMemoryDataModule):
                 missing.append(name)
             found[role] = existing
         if missing:
-            raise DataError(
+            raise MissingDataError(
                 f"{type(self).__name__.removesuffix('DataModule')} files not found in {folder}/:"
                 f" put {', '.join(missing)} there (gzipped or not), or set data.download=true"
                 f" to fetch them from {self.base_url} (MD5-checked)."

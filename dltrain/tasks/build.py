@@ -18,9 +18,9 @@ from dltrain.module import Classifier, Normalize
 from dltrain.schedules import make_scheduler
 
 
-def build_datamodule(data_cfg: DictConfig) -> InMemoryDataModule:
+def build_datamodule(data_cfg: DictConfig, **replacements: Any) -> InMemoryDataModule:
     """The data module, set up: its input shape and class names are known afterwards."""
-    datamodule = instantiate(data_cfg, _convert_="all")
+    datamodule = instantiate(data_cfg, _convert_="all", **replacements)
     datamodule.setup("fit")
     return datamodule
 
@@ -95,6 +95,7 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module
         augmentation=build_augmentation(cfg.augment, datamodule.input_shape),
         normalize=Normalize(datamodule.mean, datamodule.std),
         input_shape=datamodule.input_shape,
+        class_names=datamodule.class_names,
     )
 
 
@@ -114,4 +115,23 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         callbacks=callbacks,
         logger=loggers or False,
         default_root_dir=cfg.paths.run_dir,
+    )
+
+
+def build_evaluation_trainer(cfg: DictConfig) -> L.Trainer:
+    """A Trainer that only evaluates: the run's device settings, a progress bar, no files."""
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    return L.Trainer(
+        accelerator=cfg.trainer.get("accelerator", "auto"),
+        devices=1,
+        precision=cfg.trainer.get("precision", "32-true"),
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[RichProgressBar()],
+        default_root_dir=cfg.paths.run_dir,
+        # The run's own limits (trainer=smoke tests 2 batches), so figures match what fit reported.
+        limit_val_batches=cfg.trainer.get("limit_val_batches"),
+        limit_test_batches=cfg.trainer.get("limit_test_batches"),
     )

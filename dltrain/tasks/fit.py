@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dltrain.console import show_config, show_metrics
+from dltrain import plots
+from dltrain.console import console, show_config, show_metrics
+from dltrain.tasks.evaluate import test_report, write_json
 
 
 def quiet_lightning() -> None:
@@ -18,29 +19,22 @@ def quiet_lightning() -> None:
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
+    # The module's on_after_batch_transfer (augmentation) is meant to be the one used.
+    warnings.filterwarnings(
+        "ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*"
+    )
     warnings.filterwarnings(
         "ignore", message=".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*"
     )
 
 
-def test_report(metrics: dict[str, float], report: dict[str, Any], class_names: list[str]) -> dict:
-    """metrics.json: the flat val/test metrics, the confusion matrix and per-class figures."""
-    confusion = report["confusion_matrix"]
-    per_class = {
-        name: {
-            "precision": report["per_class"]["precision"][i],
-            "recall": report["per_class"]["recall"][i],
-            "f1": report["per_class"]["f1"][i],
-            "support": int(sum(confusion[i])),
-        }
-        for i, name in enumerate(class_names)
-    }
-    return {
-        **metrics,
-        "test/confusion_matrix": confusion,
-        "test/per_class": per_class,
-        "class_names": class_names,
-    }
+def write_learning_curves(run_dir: Path, trainer: Any) -> None:
+    """plots/learning_curves.png from the epoch history."""
+    from dltrain.callbacks import EpochHistory
+
+    history = next((c for c in trainer.callbacks if isinstance(c, EpochHistory)), None)
+    if history is not None and history.rows:
+        plots.learning_curves(history.rows, run_dir / "plots" / "learning_curves.png")
 
 
 def data_summary(datamodule: Any) -> dict:
@@ -53,24 +47,75 @@ def data_summary(datamodule: Any) -> dict:
     }
 
 
-def main(cfg: DictConfig) -> float:
-    """Run the fit task; return the best value of `monitor.metric` for Hydra sweepers."""
+def record_choice(cfg: DictConfig, run_dir: Path, key: str, value: Any) -> None:
+    """Put a value chosen at run time (optim.lr=auto) into the config and the run's saved
+    config and overrides, so the run re-runs and resumes with the same value."""
+    import yaml
+
+    with open_dict(cfg):
+        OmegaConf.update(cfg, key, value)
+    saved = run_dir / ".hydra"
+    if (saved / "config.yaml").is_file():
+        config = OmegaConf.load(saved / "config.yaml")
+        OmegaConf.update(config, key, value)
+        OmegaConf.save(config, saved / "config.yaml")
+        overrides = yaml.safe_load((saved / "overrides.yaml").read_text()) or []
+        overrides = [o for o in overrides if o.split("=", 1)[0] != key] + [f"{key}={value}"]
+        (saved / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+
+
+def build_model(cfg: DictConfig, datamodule: Any) -> Any:
+    """The LightningModule, seeded, so every build starts from the same weights."""
     import lightning as L
 
-    from dltrain.tasks.build import build_datamodule, build_module, build_net, build_trainer
+    from dltrain.tasks.build import build_module, build_net
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
+    return build_module(cfg, datamodule, net)
+
+
+def choose_auto_values(cfg: DictConfig, datamodule: Any, run_dir: Path) -> None:
+    """Resolve data.batch_size=auto and optim.lr=auto (in that order) and record them."""
+    from dltrain.tasks.finders import find_batch_size, find_lr
+
+    if cfg.data.batch_size == "auto":
+        found = find_batch_size(cfg, build_model(cfg, datamodule), datamodule)
+        datamodule.batch_size = found["batch_size"]
+        record_choice(cfg, run_dir, "data.batch_size", found["batch_size"])
+        console.print(f"data.batch_size=auto → {found['batch_size']} ({found['limit']})")
+    if cfg.optim.lr == "auto":
+        with open_dict(cfg):
+            cfg.optim.lr = 1e-3  # replaced by the range test's suggestion
+        lr = find_lr(
+            cfg, build_model(cfg, datamodule), datamodule, plot=run_dir / "plots" / "lr_finder.png"
+        )
+        record_choice(cfg, run_dir, "optim.lr", float(f"{lr:.4g}"))
+        console.print(f"optim.lr=auto → {cfg.optim.lr} (plot: plots/lr_finder.png)")
+
+
+def main(cfg: DictConfig) -> float:
+    """Run the fit task; return the best value of `monitor.metric` for Hydra sweepers."""
+    from dltrain.tasks.build import build_datamodule, build_trainer
 
     quiet_lightning()
     run_dir = Path(cfg.paths.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)  # Hydra made it already, `dltrain check` did not
+    # With data.batch_size=auto the data is set up with a provisional size; the finder sets it.
+    provisional = {"batch_size": 64} if cfg.data.batch_size == "auto" else {}
+    datamodule = build_datamodule(cfg.data, **provisional)
+    choose_auto_values(cfg, datamodule, run_dir)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
     show_config(resolved, title=f"dltrain fit → {run_dir}")
 
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = build_datamodule(cfg.data)
-    net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
-    module = build_module(cfg, datamodule, net)
+    module = build_model(cfg, datamodule)
     trainer = build_trainer(cfg)
-    trainer.fit(module, datamodule=datamodule)
+    resume_from = Path(cfg.resume) / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    if trainer.is_global_zero:
+        # Before evaluating: loading the best checkpoint restores the callbacks' older state.
+        write_learning_curves(run_dir, trainer)
 
     checkpoint = trainer.checkpoint_callback
     best = "best" if checkpoint is not None and checkpoint.best_model_path else None
@@ -78,8 +123,13 @@ def main(cfg: DictConfig) -> float:
     test = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
     metrics = test_report({**val, **test}, module.test_report, datamodule.class_names)
     if trainer.is_global_zero:
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (run_dir / "data.json").write_text(json.dumps(data_summary(datamodule), indent=2) + "\n")
+        write_json(run_dir / "metrics.json", metrics)
+        write_json(run_dir / "data.json", data_summary(datamodule))
+        plots.confusion_matrix(
+            metrics["test/confusion_matrix"],
+            metrics["class_names"],
+            run_dir / "plots" / "confusion_matrix.png",
+        )
     show_metrics({**val, **test}, title=f"best checkpoint ({cfg.monitor.metric}) on held-out data")
     if best is not None and checkpoint.best_model_score is not None:
         return float(checkpoint.best_model_score)

@@ -1,4 +1,8 @@
-"""Runs a subcommand through Hydra and turns any failure into a short message and exit code."""
+"""Runs a subcommand and turns any failure into a short message and an exit code.
+
+Training commands are Hydra apps (one root config each: configs/<command>.yaml, so
+`-m`, `--help` and `--cfg` work); `check` and `config` compose configs themselves.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,11 @@ import sys
 from typing import Any
 
 CONFIG_PATH = "pkg://dltrain.configs"
+COMPOSING_COMMANDS = {"check", "config"}
+
+
+def _module_name(command: str) -> str:
+    return f"dltrain.tasks.{command.replace('-', '_')}"
 
 
 def _task_function(command: str, argv: list[str]) -> Any:
@@ -16,19 +25,38 @@ def _task_function(command: str, argv: list[str]) -> Any:
         # Give the process its real argv back before training: Lightning re-launches
         # extra DDP ranks from sys.argv.
         sys.argv = argv
-        return importlib.import_module(f"dltrain.tasks.{command}").main(cfg)
+        return importlib.import_module(_module_name(command)).main(cfg)
 
     return task
 
 
+def _run_hydra_app(command: str, args: list[str]) -> int:
+    import hydra
+
+    from dltrain.config.search_path import searchpath_override, split_config_dirs, user_config_dirs
+    from dltrain.tasks.saved_run import resume_arguments
+
+    args, dirs = split_config_dirs(args)
+    args = [*args, *searchpath_override(user_config_dirs(dirs))]
+    if command == "fit":
+        args = resume_arguments(args)
+    real_argv = list(sys.argv)
+    sys.argv = [f"dltrain {command}", *args]
+    app = hydra.main(
+        version_base="1.3", config_path=CONFIG_PATH, config_name=command.replace("-", "_")
+    )(_task_function(command, real_argv))
+    try:
+        app()
+    finally:
+        sys.argv = real_argv
+    return 0
+
+
 def run(command: str, args: list[str]) -> int:
-    """Run `dltrain <command> <args>` with Hydra; return the exit code."""
+    """Run `dltrain <command> <args>`; return the exit code."""
     debug = bool(os.environ.get("DLTRAIN_DEBUG") or os.environ.get("HYDRA_FULL_ERROR"))
     # Hydra then re-raises instead of printing its own report; ours is below.
     os.environ["HYDRA_FULL_ERROR"] = "1"
-
-    import hydra
-
     from dltrain.config.resolvers import register
     from dltrain.errors import ConfigRejected, report
 
@@ -39,13 +67,10 @@ def run(command: str, args: list[str]) -> int:
         sys.path.append(os.getcwd())
     # Hydra logs "Error executing job ..." before re-raising; the report below says it better.
     logging.getLogger("hydra.core.utils").setLevel(logging.CRITICAL)
-    real_argv = list(sys.argv)
-    sys.argv = [f"dltrain {command}", *args]
-    app = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=command)(
-        _task_function(command, real_argv)
-    )
     try:
-        app()
+        if command in COMPOSING_COMMANDS:
+            return importlib.import_module(_module_name(command)).main(args)
+        return _run_hydra_app(command, args)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except ConfigRejected as rejected:
@@ -59,6 +84,3 @@ def run(command: str, args: list[str]) -> int:
         if debug:
             raise
         return report(error)
-    finally:
-        sys.argv = real_argv
-    return 0

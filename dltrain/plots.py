@@ -1,0 +1,82 @@
+"""Plots written into every run directory, with matplotlib's file-only Agg backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed, safe in CI and over SSH
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def learning_curves(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Loss, accuracy and learning rate per epoch, training against validation."""
+    plt = _pyplot()
+    epochs = [row["epoch"] for row in rows]
+    figure, axes = plt.subplots(1, 3, figsize=(14, 4))
+    panels = (("loss", "cross-entropy loss"), ("acc", "accuracy"))
+    for axis, (metric, label) in zip(axes[:2], panels, strict=True):
+        for split, style in (("train", "-"), ("val", "--")):
+            values = [row.get(f"{split}/{metric}") for row in rows]
+            if any(v is not None for v in values):
+                axis.plot(epochs, values, style, marker="o", markersize=3, label=split)
+        axis.set(title=f"{label} per epoch", xlabel="epoch", ylabel=label)
+        axis.legend()
+        axis.grid(alpha=0.3)
+    axes[2].plot(epochs, [row.get("lr") for row in rows], marker="o", markersize=3)
+    axes[2].set(title="learning rate per epoch", xlabel="epoch", ylabel="learning rate")
+    axes[2].grid(alpha=0.3)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def confusion_matrix(
+    matrix: Sequence[Sequence[int]], class_names: Sequence[str], path: Path
+) -> Path:
+    """The test confusion matrix: counts, and normalized per true class (recall on the diagonal)."""
+    import numpy as np
+
+    plt = _pyplot()
+    counts = np.asarray(matrix, dtype=float)
+    normalized = counts / np.clip(counts.sum(axis=1, keepdims=True), 1, None)
+    size = max(5.0, 0.55 * len(class_names) + 2)
+    figure, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    for axis, values, title, fmt in (
+        (axes[0], counts, "test confusion matrix (counts)", "{:.0f}"),
+        (axes[1], normalized, "normalized per true class", "{:.2f}"),
+    ):
+        image = axis.imshow(values, cmap="Blues")
+        axis.set(title=title, xlabel="predicted class", ylabel="true class")
+        ticks = range(len(class_names))
+        axis.set_xticks(ticks, class_names, rotation=45, ha="right")
+        axis.set_yticks(ticks, class_names)
+        if len(class_names) <= 20:
+            threshold = values.max() / 2
+            for i in ticks:
+                for j in ticks:
+                    colour = "white" if values[i, j] > threshold else "black"
+                    axis.text(
+                        j,
+                        i,
+                        fmt.format(values[i, j]),
+                        ha="center",
+                        va="center",
+                        color=colour,
+                        fontsize=8,
+                    )
+        figure.colorbar(image, ax=axis, fraction=0.046)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

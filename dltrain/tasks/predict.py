@@ -1,0 +1,100 @@
+"""`dltrain predict run=<run dir> input=<path>`: classes for new inputs, with the run's model."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from dltrain.console import console
+from dltrain.data.image_folder import EXTENSIONS, ImageFiles
+from dltrain.errors import DataError
+from dltrain.tasks.saved_run import checkpoint_path, find_run, load_classifier, run_config
+
+
+def read_images(paths: list[Path], input_shape: tuple[int, ...]) -> torch.Tensor:
+    """Image files as the model's raw inputs: its channels and its size."""
+    if len(input_shape) != 3:
+        raise DataError(f"this model takes inputs of shape {list(input_shape)}, not images.")
+    channels, height, width = input_shape
+    images = ImageFiles(paths, "L" if channels == 1 else "RGB", (height, width))
+    try:
+        return torch.stack([images[i] for i in range(len(images))])
+    except OSError as error:
+        raise DataError(f"cannot read an input image: {error}") from error
+
+
+def read_table(path: Path, config: DictConfig, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """CSV rows as feature vectors: the training columns by name (the label column is ignored)."""
+    with path.open(newline="") as file:
+        reader = csv.DictReader(file)
+        label = config.data.get("label_column")
+        columns = [c for c in (reader.fieldnames or []) if c != label]
+        if len(columns) != input_shape[-1]:
+            raise DataError(
+                f"{path} has {len(columns)} feature columns ({', '.join(columns)}); the model"
+                f" was trained on {input_shape[-1]}."
+            )
+        try:
+            rows = [[float(row[c]) for c in columns] for row in reader]
+        except ValueError as error:
+            raise DataError(f"{path}: every feature must be a number ({error}).") from error
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def read_inputs(
+    path: Path, config: DictConfig, input_shape: tuple[int, ...]
+) -> tuple[list[str], torch.Tensor]:
+    """(source of each sample, raw inputs) from an image, a folder of images, a CSV or a .npy."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in EXTENSIONS)
+        if not files:
+            raise DataError(f"input={path} holds no images ({', '.join(sorted(EXTENSIONS))}).")
+        return [str(f) for f in files], read_images(files, input_shape)
+    if not path.is_file():
+        raise DataError(f"input={path}: no such file or folder.")
+    suffix = path.suffix.lower()
+    if suffix in EXTENSIONS:
+        return [str(path)], read_images([path], input_shape)
+    if suffix == ".csv":
+        x = read_table(path, config, input_shape)
+        return [f"{path}:row{i + 1}" for i in range(len(x))], x
+    if suffix == ".npy":
+        array = np.load(path, allow_pickle=False)
+        if tuple(array.shape) == tuple(input_shape):
+            array = array[None]
+        if tuple(array.shape[1:]) != tuple(input_shape):
+            raise DataError(
+                f"{path} holds an array of shape {list(array.shape)}; the model takes"
+                f" [N, {', '.join(map(str, input_shape))}] (or one sample) in the data's raw scale."
+            )
+        return [f"{path}[{i}]" for i in range(len(array))], torch.as_tensor(
+            array, dtype=torch.float32
+        )
+    raise DataError(f"input={path}: give an image, a folder of images, a .csv or a .npy file.")
+
+
+def main(cfg: DictConfig) -> int:
+    """Write predictions.csv in this command's run directory; return the number of samples."""
+    run = find_run(cfg.run)
+    config = run_config(run, cfg, list(HydraConfig.get().overrides.task))
+    model = load_classifier(config, checkpoint_path(run, cfg.ckpt_path))
+    sources, x = read_inputs(Path(cfg.input), config, model.input_shape)
+    with torch.no_grad():
+        batches = torch.split(
+            x, int(config.data.batch_size) if config.data.batch_size != "auto" else 256
+        )
+        probabilities = torch.cat([model(batch).softmax(dim=1) for batch in batches])
+    out = Path(cfg.paths.run_dir) / "predictions.csv"
+    names = model.class_names
+    with out.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", "source", "predicted", *[f"p_{name}" for name in names]])
+        for i, (source, p) in enumerate(zip(sources, probabilities.tolist(), strict=True)):
+            writer.writerow([i, source, names[int(np.argmax(p))], *[f"{v:.6f}" for v in p]])
+    console.print(f"{len(sources)} predictions → {out}")
+    return len(sources)

@@ -1,0 +1,106 @@
+"""A finished run directory as input: its saved config, its checkpoints, its model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from dltrain.errors import ConfigError
+
+# Keys of the test/predict/export roots that are not part of the run's own config.
+TASK_KEYS = {"run", "ckpt_path", "input", "format", "task", "resume"}
+
+
+def find_run(path: str) -> Path:
+    """The run directory `run=` names, checked."""
+    run = Path(path).expanduser()
+    if not (run / ".hydra" / "config.yaml").is_file():
+        raise ConfigError(
+            f"run={path} is not a run directory (no .hydra/config.yaml there): pass a"
+            " directory that `dltrain fit` wrote, e.g. run=runs/fit/2026-01-01_12-00-00."
+        )
+    return run
+
+
+def run_config(run: Path, composed: DictConfig, overrides: list[str]) -> DictConfig:
+    """The run's saved config, with the values the user changed on this command line."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    saved = OmegaConf.load(run / ".hydra" / "config.yaml")
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.key_or_group
+        if key.split(".")[0] in TASK_KEYS:
+            continue
+        # A group choice (data=...) replaces the whole node; a key just its value.
+        OmegaConf.update(saved, key, OmegaConf.select(composed, key), merge=False, force_add=True)
+    saved.paths = composed.paths  # outputs go to this command's own run directory
+    return saved
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def resume_arguments(args: list[str]) -> list[str]:
+    """For `fit resume=<run dir>`: the run's own overrides, then the new ones, in its directory.
+
+    Composing the same overrides again gives the run's config; a new value (say
+    trainer.max_epochs=50) replaces the old one.
+    """
+    import yaml
+
+    given = [a for a in args if a.startswith("resume=")]
+    if not given:
+        return args
+    run = find_run(given[-1].split("=", 1)[1])
+    if not (run / "checkpoints" / "last.ckpt").is_file():
+        raise ConfigError(f"resume={run}: no checkpoints/last.ckpt there to resume from.")
+    new_keys = {_override_key(a) for a in args}
+    saved = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
+    kept = [
+        o for o in saved
+        if _override_key(o) not in new_keys | {"resume", "hydra.run.dir", "hydra.searchpath"}
+    ]  # fmt: skip
+    return [*kept, *args, f"hydra.run.dir={run}"]
+
+
+def checkpoint_path(run: Path, ckpt_path: str | None) -> Path:
+    """ckpt_path= if given, else the run's best checkpoint."""
+    path = Path(ckpt_path) if ckpt_path else run / "checkpoints" / "best.ckpt"
+    if not path.is_file():
+        raise ConfigError(
+            f"no checkpoint at {path}: the run may not have finished an epoch;"
+            " pass ckpt_path=<file> to use another one (e.g. checkpoints/last.ckpt)."
+        )
+    return path
+
+
+def load_classifier(config: DictConfig, ckpt: Path):
+    """The trained model of a checkpoint, in eval mode: raw inputs in, logits out."""
+    from dltrain.module import Classifier, Normalize
+    from dltrain.tasks.build import build_net
+
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False)
+    info = checkpoint.get("dltrain")
+    if not info or info.get("input_shape") is None:
+        raise ConfigError(
+            f"{ckpt} was not written by dltrain fit (it lacks the model's input shape)."
+        )
+    state = checkpoint["state_dict"]
+    class_names = info["class_names"]
+    net = build_net(config.model, tuple(info["input_shape"]), len(class_names))
+    normalize = Normalize(
+        torch.zeros_like(state["normalize.mean"]), torch.ones_like(state["normalize.std"])
+    )
+    model = Classifier(
+        net,
+        num_classes=len(class_names),
+        optimizer=None,
+        normalize=normalize,
+        input_shape=tuple(info["input_shape"]),
+        class_names=class_names,
+    )
+    model.load_state_dict(state)
+    return model.eval()

@@ -1,0 +1,42 @@
+"""`dltrain test run=<run dir>`: evaluate a run's best checkpoint on its held-out test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from dltrain.console import show_metrics
+from dltrain.tasks.evaluate import test_report, write_json
+from dltrain.tasks.fit import quiet_lightning
+from dltrain.tasks.saved_run import checkpoint_path, find_run, run_config
+
+
+def main(cfg: DictConfig) -> float:
+    """Evaluate the checkpoint with the run's saved config; return test accuracy."""
+    import lightning as L
+
+    from dltrain.tasks.build import (
+        build_datamodule,
+        build_evaluation_trainer,
+        build_module,
+        build_net,
+    )
+
+    quiet_lightning()
+    run = find_run(cfg.run)
+    config = run_config(run, cfg, list(HydraConfig.get().overrides.task))
+    ckpt = checkpoint_path(run, cfg.ckpt_path)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    datamodule = build_datamodule(config.data)
+    module = build_module(
+        config, datamodule, build_net(config.model, datamodule.input_shape, datamodule.num_classes)
+    )
+    trainer = build_evaluation_trainer(config)
+    test = trainer.test(module, datamodule=datamodule, ckpt_path=str(ckpt), verbose=False)[0]
+    metrics = test_report(test, module.test_report, datamodule.class_names)
+    out = Path(cfg.paths.run_dir)
+    write_json(out / "metrics.json", {**metrics, "run": str(run), "checkpoint": str(ckpt)})
+    show_metrics(test, title=f"{ckpt} on the held-out test split")
+    return float(test["test/acc"])

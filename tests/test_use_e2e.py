@@ -1,0 +1,206 @@
+"""Using a run: test, predict, resume, finders, plots, export, check, config, user configs."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import read_metrics, run_dirs, run_dltrain
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short real fit (2 epochs over all of digits) shared by this module's tests."""
+    cwd = tmp_path_factory.mktemp("trained")
+    result = run_dltrain("fit", "trainer.max_epochs=2", "hydra.run.dir=run", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd, cwd / "run"
+
+
+def only_run(root):
+    [run] = run_dirs(root)
+    return run
+
+
+def test_fit_writes_readable_plots(trained):
+    _, run = trained
+    for name in ("learning_curves.png", "confusion_matrix.png"):
+        data = (run / "plots" / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000, name
+
+
+def test_test_command_reproduces_the_fit_figures(trained):
+    cwd, run = trained
+    result = run_dltrain("test", "run=run", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    fitted, tested = read_metrics(run), read_metrics(only_run(cwd / "runs" / "test"))
+    for key in ("test/acc", "test/precision", "test/recall", "test/f1", "test/loss"):
+        assert tested[key] == pytest.approx(fitted[key], abs=1e-6), key
+    assert tested["test/confusion_matrix"] == fitted["test/confusion_matrix"]
+    other = run_dltrain("test", "run=run", "ckpt_path=run/checkpoints/last.ckpt",
+                        "data.batch_size=50", "hydra.run.dir=test_last", cwd=cwd)  # fmt: skip
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert read_metrics(cwd / "test_last")["checkpoint"].endswith("last.ckpt")
+
+
+def test_test_command_needs_a_run_directory(tmp_path):
+    result = run_dltrain("test", "run=nowhere", cwd=tmp_path)
+    assert result.returncode == 2 and "not a run directory" in result.stderr
+
+
+def read_predictions(path):
+    with path.open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_predict_on_an_array_and_on_image_files(trained):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    cwd, _ = trained
+    digits = load_digits()
+    np.save(cwd / "five.npy", digits.images[:5, None].astype(np.float32))
+    result = run_dltrain("predict", "run=run", "input=five.npy", "hydra.run.dir=pred_npy", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_predictions(cwd / "pred_npy" / "predictions.csv")
+    assert len(rows) == 5 and rows[0]["source"] == "five.npy[0]"
+    assert abs(sum(float(rows[0][f"p_{d}"]) for d in range(10)) - 1) < 1e-4
+    assert (
+        sum(row["predicted"] == str(t) for row, t in zip(rows, digits.target[:5], strict=True)) >= 3
+    )
+
+    folder = cwd / "pngs"
+    folder.mkdir()
+    for i in range(3):  # the same images as 8-bit grayscale PNGs (0-16 scaled as in the data)
+        Image.fromarray(digits.images[i].astype(np.uint8), "L").save(folder / f"{i}.png")
+    result = run_dltrain("predict", "run=run", "input=pngs", "hydra.run.dir=pred_png", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_predictions(cwd / "pred_png" / "predictions.csv")
+    assert [row["source"].rsplit("/", 1)[1] for row in rows] == ["0.png", "1.png", "2.png"]
+
+    bad = run_dltrain("predict", "run=run", "input=five.npy.missing", cwd=cwd)
+    assert bad.returncode == 2 and "no such file" in bad.stderr
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_export_reproduces_the_pytorch_outputs(trained, fmt):
+    cwd, _ = trained
+    result = run_dltrain(
+        "export", "run=run", f"format={fmt}", f"hydra.run.dir=export_{fmt}", cwd=cwd
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((cwd / f"export_{fmt}" / "export.json").read_text())
+    assert report["max_abs_difference"] < 1e-4 and report["batch"] >= 1
+    assert (
+        cwd / f"export_{fmt}" / ("model.onnx" if fmt == "onnx" else "model.pt")
+    ).stat().st_size > 10_000
+
+
+def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
+    # A per-epoch step schedule and dropout: a lost scheduler or RNG state would show.
+    common = ["sched=step", "sched.scheduler.step_size=1", "sched.scheduler.gamma=0.5",
+              "regularization=dropout", "trainer.limit_train_batches=5"]  # fmt: skip
+    straight = run_dltrain(
+        "fit", *common, "trainer.max_epochs=3", "hydra.run.dir=straight", cwd=tmp_path
+    )
+    first = run_dltrain(
+        "fit", *common, "trainer.max_epochs=2", "hydra.run.dir=resumed", cwd=tmp_path
+    )
+    resumed = run_dltrain("fit", "resume=resumed", "trainer.max_epochs=3", cwd=tmp_path)
+    for result in (straight, first, resumed):
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert read_metrics(tmp_path / "straight") == read_metrics(tmp_path / "resumed")
+    weights = [torch.load(tmp_path / d / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
+               for d in ("straight", "resumed")]  # fmt: skip
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    with (tmp_path / "resumed" / "metrics.csv").open() as file:
+        assert [row["epoch"] for row in csv.DictReader(file)] == ["0", "1", "2"]
+    assert not (tmp_path / "runs").exists()  # resumed in place, no new directory
+
+
+def test_resume_needs_a_checkpoint(tmp_path):
+    (tmp_path / "half" / ".hydra").mkdir(parents=True)
+    (tmp_path / "half" / ".hydra" / "config.yaml").write_text("{}")
+    result = run_dltrain("fit", "resume=half", cwd=tmp_path)
+    assert result.returncode == 2 and "last.ckpt" in result.stderr
+
+
+def test_finders_and_auto_values(dltrain):
+    lr = dltrain("find-lr", "lr_finder.num_training=30", "hydra.run.dir=lr")
+    assert lr.returncode == 0, lr.stderr[-3000:]
+    suggested = json.loads((dltrain.cwd / "lr" / "lr_finder.json").read_text())["suggested_lr"]
+    assert 1e-6 <= suggested <= 1 and "dltrain fit optim.lr=" in lr.stdout
+    assert (dltrain.cwd / "lr" / "plots" / "lr_finder.png").read_bytes().startswith(PNG_MAGIC)
+
+    size = dltrain("find-batch-size", "batch_size_finder.memory_budget_mb=1", "hydra.run.dir=bs")
+    assert size.returncode == 0, size.stderr[-3000:]
+    found = json.loads((dltrain.cwd / "bs" / "batch_size.json").read_text())
+    assert found["batch_size"] >= 1 and found["estimated_mb"] <= 1
+    dltrain("find-batch-size", "hydra.run.dir=bs2")
+    assert (
+        json.loads((dltrain.cwd / "bs2" / "batch_size.json").read_text())["batch_size"]
+        > found["batch_size"]
+    )
+
+    auto = dltrain("fit", "trainer=smoke", "optim.lr=auto", "data.batch_size=auto",
+                   "lr_finder.num_training=20", "hydra.run.dir=auto")  # fmt: skip
+    assert auto.returncode == 0, auto.stderr[-3000:]
+    saved = (dltrain.cwd / "auto" / ".hydra" / "overrides.yaml").read_text()
+    assert "optim.lr=auto" not in saved and "optim.lr=" in saved and "data.batch_size=" in saved
+    assert (
+        "auto"
+        not in (dltrain.cwd / "auto" / "config.yaml").read_text().split("optim:")[1].split("\n")[4]
+    )
+
+
+def test_config_prints_the_resolved_config_and_the_groups(dltrain):
+    result = dltrain("config", "model=mlp", "optim.lr=0.05")
+    assert result.returncode == 0 and "MLP" in result.stdout and "0.05" in result.stdout
+    assert not (dltrain.cwd / "runs").exists()
+    groups = dltrain("config", "--groups")
+    assert "cnn (default)" in groups.stdout and "onecycle" in groups.stdout
+    bad = dltrain("config", "optim.lr=-1")
+    assert bad.returncode == 2 and "optim.lr=-1" in bad.stderr
+
+
+def test_a_user_project_with_its_own_configs_is_checked(dltrain):
+    project = dltrain.cwd
+    (project / "configs" / "experiment").mkdir(parents=True)
+    (project / "configs" / "experiment" / "small_mlp.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /model: mlp\nmodel:\n  hidden: [16]\n"
+    )
+    (project / "dltrain" / "model").mkdir(parents=True)  # ./dltrain/ is searched too
+    (project / "dltrain" / "model" / "wide.yaml").write_text(
+        "net:\n  _target_: dltrain.models.mlp.MLP\nhidden: [128]\nbatchnorm: false\n"
+    )
+    fit = dltrain("fit", "--config-dir", "configs", "experiment=small_mlp", "trainer=smoke",
+                  "hydra.run.dir=small")  # fmt: skip
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    assert "- 16" in (project / "small" / "config.yaml").read_text()
+    wide = dltrain("fit", "model=wide", "trainer=smoke", "hydra.run.dir=wide")
+    assert wide.returncode == 0, wide.stderr[-3000:]
+    assert "- 128" in (project / "wide" / "config.yaml").read_text()
+
+    good = dltrain("check", "--config-dir", "configs", "small_*", "digits_mlp")
+    assert good.returncode == 0, good.stdout[-3000:]
+    assert "small_mlp" in good.stdout and "ok" in good.stdout
+    (project / "configs" / "experiment" / "broken.yaml").write_text(
+        "# @package _global_\noptim:\n  lr: -1\n"
+    )
+    bad = dltrain("check", "--config-dir", "configs", "small_*", "broken")
+    assert bad.returncode == 1 and "failed: broken" in bad.stdout
+
+
+def test_help_of_every_command_is_quick_and_complete():
+    for command in ("test", "predict", "export", "find-lr", "find-batch-size"):
+        result = subprocess.run([sys.executable, "-m", "dltrain", command, "--help"],
+                                capture_output=True, text=True)  # fmt: skip
+        assert result.returncode == 0 and "Config groups" in result.stdout, command
+    assert shutil.which("dltrain") or True
