@@ -157,6 +157,7 @@ RULES: dict[str, Rule | AnyOf] = {
     "regularization.early_stopping.min_delta": _NON_NEGATIVE,
     "regularization.early_stopping.mode": Rule(str, choices=("min", "max")),
     "trainer.max_epochs": _COUNT,
+    "speed.channels_last": Rule(bool),
     "format": Rule(str, choices=("onnx", "torchscript")),
     "tolerance": _POSITIVE,
 }

@@ -96,6 +96,7 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module
         normalize=Normalize(datamodule.mean, datamodule.std),
         input_shape=datamodule.input_shape,
         class_names=datamodule.class_names,
+        channels_last=bool(cfg.speed.channels_last) and len(datamodule.input_shape) == 3,
     )
 
 
