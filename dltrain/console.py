@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.panel import Panel
 from rich.table import Table
 from rich.tree import Tree
 
@@ -39,3 +40,33 @@ def show_metrics(metrics: dict[str, Any], title: str) -> None:
         if isinstance(value, float):
             table.add_row(name, f"{value:.4f}")
     console.print(table)
+
+
+def show_profile(report: dict[str, Any], warnings: list[str]) -> None:
+    """The data profile as a compact table, then its warnings."""
+    table = Table(title="data profile")
+    table.add_column("split")
+    table.add_column("samples", justify="right")
+    table.add_column("class counts (smallest .. largest)")
+    for split, count in report["samples"].items():
+        per_class = report["class_counts"][split].values()
+        table.add_row(split, str(count), f"{min(per_class)} .. {max(per_class)}")
+    console.print(table)
+    facts = [
+        f"input shape {report['input_shape']}",
+        f"imbalance ratio {report['imbalance_ratio']:.1f}",
+    ]
+    if report.get("train_min") is not None:
+        facts.append(f"training values {report['train_min']:.3g} .. {report['train_max']:.3g}")
+    console.print("  " + " · ".join(facts))
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def show_diagnosis(findings: list[dict[str, str]]) -> None:
+    """The diagnosis after a fit, one line per finding."""
+    healthy = findings[0]["code"] == "healthy"
+    lines = [f"[bold]{f['code']}[/bold]: {f['message']}" for f in findings]
+    console.print(
+        Panel("\n".join(lines), title="diagnosis", border_style="green" if healthy else "yellow")
+    )

@@ -70,7 +70,9 @@ def test_experiments_run(dltrain):
     data_dir = dltrain.cwd / "data"
     write_mnist(data_dir / "mnist")
     write_cifar10(data_dir / "cifar10" / "cifar-10-batches-py")
-    experiments = "digits_cnn,digits_mlp,digits_rnn,digits_imbalanced,digits_fast,mnist_cnn,cifar10_resnet"
+    experiments = (
+        "digits_cnn,digits_mlp,digits_rnn,digits_imbalanced,digits_fast,mnist_cnn,cifar10_resnet"
+    )
     assert_multirun(dltrain, f"experiment={experiments}", "data.batch_size=16", jobs=7)
 
 

@@ -10,7 +10,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dltrain import plots
-from dltrain.console import console, show_config, show_metrics
+from dltrain.console import console, show_config, show_diagnosis, show_metrics, show_profile
+from dltrain.diagnosis import Thresholds, diagnose
+from dltrain.profile import profile
+from dltrain.profile import warnings_for as profile_warnings
 from dltrain.tasks.evaluate import test_report, write_json
 
 
@@ -28,13 +31,12 @@ def quiet_lightning() -> None:
     )
 
 
-def write_learning_curves(run_dir: Path, trainer: Any) -> None:
-    """plots/learning_curves.png from the epoch history."""
+def epoch_history(trainer: Any) -> list[dict]:
+    """The rows of metrics.csv, as the EpochHistory callback holds them."""
     from dltrain.callbacks import EpochHistory
 
     history = next((c for c in trainer.callbacks if isinstance(c, EpochHistory)), None)
-    if history is not None and history.rows:
-        plots.learning_curves(history.rows, run_dir / "plots" / "learning_curves.png")
+    return list(history.rows) if history is not None else []
 
 
 def data_summary(datamodule: Any) -> dict:
@@ -104,24 +106,30 @@ def main(cfg: DictConfig) -> float:
     # With data.batch_size=auto the data is set up with a provisional size; the finder sets it.
     provisional = {"batch_size": 64} if cfg.data.batch_size == "auto" else {}
     datamodule = build_datamodule(cfg.data, **provisional)
+    thresholds = Thresholds(**OmegaConf.to_container(cfg.diagnosis))
+    data_profile = profile(datamodule)
     choose_auto_values(cfg, datamodule, run_dir)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
     show_config(resolved, title=f"dltrain fit → {run_dir}")
+    show_profile(data_profile, profile_warnings(data_profile, thresholds.imbalance_ratio))
+    write_json(run_dir / "data_profile.json", data_profile)
 
     module = build_model(cfg, datamodule)
     trainer = build_trainer(cfg)
     resume_from = Path(cfg.resume) / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
-    if trainer.is_global_zero:
-        # Before evaluating: loading the best checkpoint restores the callbacks' older state.
-        write_learning_curves(run_dir, trainer)
+    # Taken before evaluating: loading the best checkpoint restores the callbacks' older state.
+    history = epoch_history(trainer)
+    if trainer.is_global_zero and history:
+        plots.learning_curves(history, run_dir / "plots" / "learning_curves.png")
 
     checkpoint = trainer.checkpoint_callback
     best = "best" if checkpoint is not None and checkpoint.best_model_path else None
     val = trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
     test = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
     metrics = test_report({**val, **test}, module.test_report, datamodule.class_names)
+    metrics["diagnosis"] = diagnose(history, metrics, thresholds, data_profile["imbalance_ratio"])
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)
         write_json(run_dir / "data.json", data_summary(datamodule))
@@ -131,6 +139,7 @@ def main(cfg: DictConfig) -> float:
             run_dir / "plots" / "confusion_matrix.png",
         )
     show_metrics({**val, **test}, title=f"best checkpoint ({cfg.monitor.metric}) on held-out data")
+    show_diagnosis(metrics["diagnosis"])
     if best is not None and checkpoint.best_model_score is not None:
         return float(checkpoint.best_model_score)
     return float(val[cfg.monitor.metric])

@@ -1,0 +1,165 @@
+"""Diagnosis of a finished fit from its epoch history: the common training pitfalls.
+
+Each detector returns a finding (code, message with the evidence, what to try) or
+None. Loss changes are measured against the loss of guessing uniformly, ln(classes),
+so they mean the same for any number of classes and any stage of training. The
+thresholds are in the `diagnosis` config block; a diagnosis never changes the run. The codes: overfitting, underfitting, lr_too_high, not_converged,
+imbalance_hurting, and healthy when nothing else was found.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When each pitfall is reported (the `diagnosis` config block)."""
+
+    overfit_rise: float = 0.1  # val loss this fraction above its minimum at the end ...
+    overfit_epochs: int = 3  # ... at least this many epochs after that minimum
+    underfit_train_acc: float = 0.8  # best training accuracy below this
+    jump: float = 0.1  # a train-loss rise of this x ln(classes) between epochs is a jump ...
+    lr_jumps: int = 2  # ... and this many jumps mean the learning rate is too high
+    converging_drop: float = 0.02  # train loss still falls this x ln(classes) per epoch at the end
+    imbalance_gap: float = 0.05  # test accuracy minus macro-F1 above this, or ...
+    worst_recall: float = 0.5  # ... the worst class's recall below this x the mean recall
+    imbalance_ratio: float = 3.0  # largest/smallest training class from this is imbalanced
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnosis: a machine-readable code and a one-line explanation with advice."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the detectors know besides the history: the test figures and the data profile."""
+
+    metrics: Row
+    chance_loss: float  # cross-entropy of a uniform guess: ln(number of classes)
+    imbalance_ratio: float  # largest/smallest class in the training split
+
+
+def _series(rows: Sequence[Row], key: str) -> list[float]:
+    return [float(row[key]) for row in rows if row.get(key) not in (None, "")]
+
+
+def overfitting(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding | None:
+    val, train = _series(rows, "val/loss"), _series(rows, "train/loss")
+    if len(val) < t.overfit_epochs + 2 or len(train) != len(val):
+        return None
+    best = min(range(len(val)), key=val.__getitem__)
+    rose = val[-1] >= val[best] * (1 + t.overfit_rise)
+    if rose and len(val) - 1 - best >= t.overfit_epochs and train[-1] < train[best]:
+        return Finding(
+            "overfitting",
+            f"validation loss rose from {val[best]:.3f} (epoch {best}) to {val[-1]:.3f} while training"
+            " loss kept falling: try stronger regularization (regularization=strong), augmentation"
+            " (augment=light), early stopping or more data.",
+        )
+    return None
+
+
+def underfitting(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding | None:
+    train_acc = _series(rows, "train/acc")
+    if train_acc and max(train_acc) < t.underfit_train_acc:
+        return Finding(
+            "underfitting",
+            f"training accuracy itself stayed low (best {max(train_acc):.3f}): try a larger model,"
+            " less regularization (regularization=none), a higher learning rate or more epochs.",
+        )
+    return None
+
+
+def lr_too_high(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding | None:
+    train = _series(rows, "train/loss")
+    if any(not math.isfinite(v) for v in train):
+        return Finding(
+            "lr_too_high",
+            "the training loss became non-finite: lower optim.lr (dltrain find-lr suggests one).",
+        )
+    worst = max(train, default=0.0)
+    if worst > c.chance_loss * (1 + t.jump):
+        return Finding(
+            "lr_too_high",
+            f"the training loss reached {worst:.3f}, worse than guessing ({c.chance_loss:.3f}):"
+            " the updates overshoot; lower optim.lr, or run `dltrain find-lr`.",
+        )
+    jumps = sum(1 for a, b in zip(train, train[1:], strict=False) if b - a > t.jump * c.chance_loss)
+    if jumps >= t.lr_jumps:
+        return Finding(
+            "lr_too_high",
+            f"the training loss jumped up {jumps} times between epochs: lower optim.lr,"
+            " or run `dltrain find-lr`.",
+        )
+    return None
+
+
+def not_converged(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding | None:
+    train = _series(rows, "train/loss")
+    if len(train) < 4:
+        return None
+    last = train[-4:]
+    falling = all(
+        a - b > t.converging_drop * c.chance_loss for a, b in zip(last, last[1:], strict=False)
+    )
+    if falling:
+        return Finding(
+            "not_converged",
+            f"the training loss was still falling at the last epoch ({last[0]:.3f} -> {last[-1]:.3f}"
+            " over 3 epochs): train longer (trainer.max_epochs) or raise optim.lr.",
+        )
+    return None
+
+
+def imbalance_hurting(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding | None:
+    if c.imbalance_ratio < t.imbalance_ratio:
+        return None
+    acc, f1 = c.metrics.get("test/acc"), c.metrics.get("test/f1")
+    recalls = [v["recall"] for v in c.metrics.get("test/per_class", {}).values()]
+    gap = acc is not None and f1 is not None and acc - f1 > t.imbalance_gap
+    neglected = bool(recalls) and min(recalls) < t.worst_recall * (sum(recalls) / len(recalls))
+    if gap or neglected:
+        return Finding(
+            "imbalance_hurting",
+            f"the training classes are imbalanced ({c.imbalance_ratio:.1f}:1) and the rare ones are served"
+            f" poorly (macro-F1 {f1:.3f}, accuracy {acc:.3f}, worst class recall {min(recalls, default=0):.3f}):"
+            " try loss.class_weights=balanced or data.sampler=weighted.",
+        )
+    return None
+
+
+DETECTORS: list[Callable[[Sequence[Row], Context, Thresholds], Finding | None]] = [
+    lr_too_high,
+    underfitting,
+    overfitting,
+    not_converged,
+    imbalance_hurting,
+]
+
+
+def diagnose(
+    rows: Sequence[Row],
+    metrics: Row,
+    thresholds: Thresholds | None = None,
+    imbalance_ratio: float = 1.0,
+) -> list[dict]:
+    """Every finding for a run (metrics.json's `diagnosis`); [healthy] when there is none."""
+    t = thresholds or Thresholds()
+    classes = max(
+        2, len(metrics.get("class_names", [])) or len(metrics.get("test/per_class", {})) or 2
+    )
+    context = Context(metrics, math.log(classes), imbalance_ratio)
+    findings = [f for detect in DETECTORS if (f := detect(rows, context, t)) is not None]
+    if not findings:
+        findings = [Finding("healthy", "nothing notable: the run looks healthy.")]
+    return [asdict(f) for f in findings]

@@ -1,0 +1,71 @@
+"""The data profile shown before training: split sizes, class balance, value ranges, leaks."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dltrain.errors import DataError
+
+
+def _fingerprints(x: Tensor) -> set[str]:
+    flat = x.reshape(len(x), -1).contiguous().numpy()
+    return {hashlib.blake2b(row.tobytes(), digest_size=16).hexdigest() for row in flat}
+
+
+def profile(datamodule: Any) -> dict[str, Any]:
+    """Figures about the data a fit is about to train on (data_profile.json)."""
+    names = datamodule.class_names
+    splits = {name: datamodule.splits[name] for name in ("train", "val", "test")}
+    counts = {
+        split: dict(zip(names, torch.bincount(y, minlength=len(names)).tolist(), strict=True))
+        for split, (_, y) in splits.items()
+    }
+    train_counts = [c for c in counts["train"].values()]
+    smallest = min(train_counts)
+    report: dict[str, Any] = {
+        "samples": {split: len(y) for split, (_, y) in splits.items()},
+        "class_counts": counts,
+        "imbalance_ratio": (max(train_counts) / smallest) if smallest else float("inf"),
+        "input_shape": list(datamodule.input_shape),
+        "train_mean": datamodule.mean.flatten().tolist(),
+        "train_std": datamodule.std.flatten().tolist(),
+    }
+    x_train = datamodule.splits["train"][0]
+    x_test = datamodule.splits["test"][0]
+    if isinstance(x_train, Tensor):
+        for split, (x, _) in splits.items():
+            bad = int((~torch.isfinite(x)).sum())
+            if bad:
+                raise DataError(
+                    f"the {split} split has {bad} non-finite input values (NaN or inf): clean the data first."
+                )
+        report["train_min"], report["train_max"] = float(x_train.min()), float(x_train.max())
+        report["duplicates_train_test"] = (
+            len(_fingerprints(x_train) & _fingerprints(x_test))
+            if isinstance(x_test, Tensor)
+            else None
+        )
+    else:
+        # File-backed data is read lazily; value range and duplicates are not scanned.
+        report["train_min"] = report["train_max"] = report["duplicates_train_test"] = None
+    return report
+
+
+def warnings_for(report: dict[str, Any], imbalance_ratio: float) -> list[str]:
+    """What in the profile deserves the user's attention, each with what to do."""
+    found = []
+    if report["imbalance_ratio"] >= imbalance_ratio:
+        found.append(
+            f"the training classes are imbalanced (largest/smallest = {report['imbalance_ratio']:.1f}):"
+            " consider loss.class_weights=balanced or data.sampler=weighted."
+        )
+    if report.get("duplicates_train_test"):
+        found.append(
+            f"{report['duplicates_train_test']} test samples also appear in the training split:"
+            " the test figures will look better than they are."
+        )
+    return found
