@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "find-batch-size": "find the largest batch size that fits the memory budget",
     "check": "smoke-run every experiment config (built-in and yours): a CI check",
     "config": "print the resolved, validated config without training (--groups: the options)",
+    "report": "rebuild a sweep's results table, best config and plots (<sweep dir>)",
 }
 
 USAGE = """\

@@ -1,7 +1,7 @@
 """Runs a subcommand and turns any failure into a short message and an exit code.
 
 Training commands are Hydra apps (one root config each: configs/<command>.yaml, so
-`-m`, `--help` and `--cfg` work); `check` and `config` compose configs themselves.
+`-m`, `--help` and `--cfg` work); `check`, `config` and `report` are plain commands.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 CONFIG_PATH = "pkg://dltrain.configs"
-COMPOSING_COMMANDS = {"check", "config"}
+COMPOSING_COMMANDS = {"check", "config", "report"}
 
 
 def _module_name(command: str) -> str:
@@ -37,7 +37,11 @@ def _run_hydra_app(command: str, args: list[str]) -> int:
     from dltrain.tasks.saved_run import resume_arguments
 
     args, dirs = split_config_dirs(args)
-    args = [*args, *searchpath_override(user_config_dirs(dirs))]
+    found = user_config_dirs(dirs)
+    # Hydra's own --config-dir also finds primary configs (--config-name best_config);
+    # further directories join through hydra.searchpath.
+    native = ["--config-dir", str(found[0])] if dirs else []
+    args = [*native, *args, *searchpath_override(found[1:] if dirs else found)]
     if command == "fit":
         args = resume_arguments(args)
     real_argv = list(sys.argv)

@@ -1,0 +1,1 @@
+"""Sweeps: the results report built from a multirun's run directories."""

@@ -1,0 +1,203 @@
+"""A sweep's results, rebuilt from its run directories at any time (also mid-sweep):
+sweep_results.csv, best_config.yaml, a rich table, mean ± std over seeds, and plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import OmegaConf
+from rich.table import Table
+
+from dltrain.console import console
+from dltrain.errors import ConfigError
+
+STATUS_FILE = "trial.json"  # written by sweepers that know more (pruned, failed)
+
+
+def _trial(run: Path) -> dict[str, Any]:
+    config = OmegaConf.load(run / ".hydra" / "config.yaml")
+    overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
+    metric = str(config.monitor.metric)
+    metrics = (
+        json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
+    )
+    known = json.loads((run / STATUS_FILE).read_text()) if (run / STATUS_FILE).is_file() else {}
+    seconds = None
+    if (run / "metrics.csv").is_file():
+        with (run / "metrics.csv").open() as file:
+            seconds = round(sum(float(row["epoch_seconds"]) for row in csv.DictReader(file)), 2)
+    return {
+        "number": int(run.name) if run.name.isdigit() else run.name,
+        "status": known.get("status") or ("complete" if metrics else "incomplete"),
+        "overrides": " ".join(overrides),
+        "metric": metric,
+        "mode": str(config.monitor.mode),
+        "value": metrics.get(metric, known.get("value")),
+        "test/acc": metrics.get("test/acc"),
+        "test/f1": metrics.get("test/f1"),
+        "seconds": seconds,
+        "diagnosis": " ".join(d["code"] for d in metrics.get("diagnosis", [])),
+        "run_dir": str(run),
+        "_overrides": overrides,
+    }
+
+
+def collect(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every trial of a sweep directory, in trial order."""
+    runs = [p.parent.parent for p in sweep_dir.glob("*/.hydra/config.yaml")]
+    trials = [_trial(run) for run in runs]
+    return sorted(trials, key=lambda t: (isinstance(t["number"], str), t["number"]))
+
+
+def best_trial(trials: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The complete trial with the best optimized value."""
+    done = [t for t in trials if t["status"] == "complete" and t["value"] is not None]
+    if not done:
+        return None
+    pick = max if done[0]["mode"] == "max" else min
+    return pick(done, key=lambda t: t["value"])
+
+
+def seed_groups(trials: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Complete trials that differ only in seed=, grouped by their other overrides."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for trial in trials:
+        if trial["status"] == "complete" and any(
+            o.startswith("seed=") for o in trial["_overrides"]
+        ):
+            key = (
+                " ".join(o for o in trial["_overrides"] if not o.startswith("seed="))
+                or "(defaults)"
+            )
+            groups.setdefault(key, []).append(trial)
+    return {key: members for key, members in groups.items() if len(members) > 1}
+
+
+def _shown(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.4f}"
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def write_best_config(trial: dict[str, Any], sweep_dir: Path) -> Path:
+    """best_config.yaml: the best trial's full config as a primary config of its own."""
+    config = OmegaConf.load(Path(trial["run_dir"]) / ".hydra" / "config.yaml")
+    header = (
+        f"# The best trial of this sweep (#{trial['number']}: {trial['overrides']}),\n"
+        f"# {trial['metric']} = {trial['value']}. Re-run it with:\n"
+        f"#   dltrain fit --config-dir {sweep_dir} --config-name best_config\n"
+    )
+    body = OmegaConf.to_yaml(
+        OmegaConf.merge({"defaults": [{"hydra": "default"}, "_self_"]}, config)
+    )
+    path = sweep_dir / "best_config.yaml"
+    path.write_text(header + body)
+    return path
+
+
+def write_plots(trials: list[dict[str, Any]], sweep_dir: Path) -> list[Path]:
+    """The optimized metric by trial (with the running best) and against each swept value."""
+    from dltrain.plots import _pyplot
+
+    done = [t for t in trials if t["value"] is not None and isinstance(t["number"], int)]
+    if not done:
+        return []
+    plt = _pyplot()
+    out = sweep_dir / "plots"
+    out.mkdir(exist_ok=True)
+    metric, mode = done[0]["metric"], done[0]["mode"]
+    figure, axis = plt.subplots(figsize=(7, 4))
+    values = [t["value"] for t in done]
+    running = [
+        max(values[: i + 1]) if mode == "max" else min(values[: i + 1]) for i in range(len(values))
+    ]
+    axis.plot([t["number"] for t in done], values, "o", label="trial")
+    axis.step([t["number"] for t in done], running, where="post", label="best so far")
+    axis.set(title=f"optimization history: {metric}", xlabel="trial", ylabel=metric)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(out / "history.png", dpi=110)
+    plt.close(figure)
+    paths = [out / "history.png"]
+    keys = sorted({o.split("=", 1)[0] for t in done for o in t["_overrides"] if "=" in o})
+    for key in keys:
+        points = [
+            (dict(o.split("=", 1) for o in t["_overrides"] if "=" in o).get(key), t["value"])
+            for t in done
+        ]
+        points = [(x, y) for x, y in points if x is not None]
+        if len({x for x, _ in points}) < 2:
+            continue
+        figure, axis = plt.subplots(figsize=(6, 4))
+        try:
+            xs = [float(x) for x, _ in points]
+            axis.plot(xs, [y for _, y in points], "o")
+            if min(xs) > 0 and max(xs) / min(xs) >= 100:
+                axis.set_xscale("log")
+        except ValueError:  # a categorical choice (model=mlp, ...)
+            labels = sorted({x for x, _ in points})
+            axis.plot([labels.index(x) for x, _ in points], [y for _, y in points], "o")
+            axis.set_xticks(range(len(labels)), labels)
+        axis.set(title=f"{metric} against {key}", xlabel=key, ylabel=metric)
+        figure.tight_layout()
+        name = out / f"{key.replace('/', '_')}.png"
+        figure.savefig(name, dpi=110)
+        plt.close(figure)
+        paths.append(name)
+    return paths
+
+
+def write_report(sweep_dir: Path) -> dict[str, Any]:
+    """Write sweep_results.csv, best_config.yaml and plots; print the table."""
+    trials = collect(sweep_dir)
+    if not trials:
+        raise ConfigError(
+            f"{sweep_dir} holds no runs (no */.hydra/config.yaml): pass a multirun directory."
+        )
+    columns = ["number", "status", "overrides", "metric", "value", "test/acc", "test/f1", "seconds",
+               "diagnosis", "run_dir"]  # fmt: skip
+    with (sweep_dir / "sweep_results.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(trials)
+    best = best_trial(trials)
+    common = set.intersection(*(set(t["_overrides"]) for t in trials))
+    table = Table(title=f"sweep {sweep_dir} ({len(trials)} trials)")
+    if common:
+        table.caption = "every trial: " + " ".join(
+            o for o in trials[0]["_overrides"] if o in common
+        )
+    for column in ("#", "status", "overrides", trials[0]["metric"], "test/acc", "s", "diagnosis"):
+        table.add_column(column)
+    for t in trials:
+        style = "bold green" if t is best else None
+        varying = " ".join(o for o in t["_overrides"] if o not in common)
+        table.add_row(str(t["number"]), t["status"], varying, _shown(t["value"]), _shown(t["test/acc"]),
+                      "" if t["seconds"] is None else f"{t['seconds']:.1f}", t["diagnosis"], style=style)  # fmt: skip
+    console.print(table)
+    for key, members in seed_groups(trials).items():
+        console.print(
+            f"{key}: over {len(members)} seeds, {members[0]['metric']} {_mean_std([m['value'] for m in members])},"
+            f" test/acc {_mean_std([m['test/acc'] for m in members])}"
+        )
+    summary: dict[str, Any] = {"trials": len(trials), "best": None}
+    if best is not None:
+        path = write_best_config(best, sweep_dir)
+        summary["best"] = {
+            k: best[k] for k in ("number", "overrides", "metric", "value", "run_dir")
+        }
+        console.print(
+            f"best: #{best['number']} {best['overrides']} ({best['metric']} {best['value']:.4f}) → {path}"
+        )
+    summary["plots"] = [str(p) for p in write_plots(trials, sweep_dir)]
+    return summary
