@@ -26,8 +26,8 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
-	$(BIN)/ruff check dltrain configs tests
-	$(BIN)/ruff format --check dltrain configs tests
+	$(BIN)/ruff check dltrain configs tests hydra_plugins benchmarks
+	$(BIN)/ruff format --check dltrain configs tests hydra_plugins benchmarks
 
 clean:
 	rm -rf $(VENV) runs outputs multirun build dist *.egg-info .pytest_cache .ruff_cache lightning_logs

@@ -158,6 +158,7 @@ RULES: dict[str, Rule | AnyOf] = {
     "regularization.early_stopping.mode": Rule(str, choices=("min", "max")),
     "trainer.max_epochs": _COUNT,
     "speed.channels_last": Rule(bool),
+    "speed.threads": Rule(int, 1, nullable=True),
     "format": Rule(str, choices=("onnx", "torchscript")),
     "tolerance": _POSITIVE,
 }

@@ -110,6 +110,11 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = _instantiate_all(cfg.callbacks)
     if cfg.regularization.early_stopping is not None:
         callbacks.append(instantiate(cfg.regularization.early_stopping))
+    from dltrain.sweep.pruning import pruning_callback
+
+    pruning = pruning_callback(cfg.monitor.metric)  # only inside an optuna sweep
+    if pruning is not None:
+        callbacks.append(pruning)
     loggers = _instantiate_all(cfg.logger)
     return instantiate(
         cfg.trainer,

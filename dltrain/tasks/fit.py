@@ -101,6 +101,10 @@ def main(cfg: DictConfig) -> float:
     from dltrain.tasks.build import build_datamodule, build_trainer
 
     quiet_lightning()
+    if cfg.speed.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(cfg.speed.threads))
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)  # Hydra made it already, `dltrain check` did not
     # With data.batch_size=auto the data is set up with a provisional size; the finder sets it.

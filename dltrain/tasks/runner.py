@@ -69,6 +69,9 @@ def run(command: str, args: list[str]) -> int:
     # (model.net._target_=my_pkg.MyNet); appended, so it never shadows installed packages.
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
+    from dltrain.sweep.plugins import make_plugins_discoverable
+
+    make_plugins_discoverable()
     # Hydra logs "Error executing job ..." before re-raising; the report below says it better.
     logging.getLogger("hydra.core.utils").setLevel(logging.CRITICAL)
     try:

@@ -1,0 +1,27 @@
+"""The pruning callback a trial of dltrain's optuna sweeper adds to its Trainer.
+
+The sweeper tells each job its study and trial through environment variables that
+Hydra sets for that job only (hydra.job.env_set), so nothing of it enters the run's
+config or its re-runnable overrides.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+ENV_STORAGE = "DLTRAIN_OPTUNA_STORAGE"
+ENV_STUDY = "DLTRAIN_OPTUNA_STUDY"
+ENV_TRIAL_ID = "DLTRAIN_OPTUNA_TRIAL_ID"
+
+
+def pruning_callback(monitor: str) -> Any | None:
+    """optuna-integration's Lightning pruning callback for this trial, or None outside a study."""
+    if ENV_TRIAL_ID not in os.environ:
+        return None
+    import optuna
+    from optuna_integration import PyTorchLightningPruningCallback
+
+    study = optuna.load_study(study_name=os.environ[ENV_STUDY], storage=os.environ[ENV_STORAGE])
+    trial = optuna.trial.Trial(study, int(os.environ[ENV_TRIAL_ID]))
+    return PyTorchLightningPruningCallback(trial, monitor=monitor)

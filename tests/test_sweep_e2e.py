@@ -1,0 +1,106 @@
+"""Sweeps through dltrain's optuna sweeper and Hydra's launchers, via the real command."""
+
+import csv
+import json
+
+import optuna
+import pytest
+
+
+def trials(sweep, study):
+    storage = f"sqlite:///{sweep / 'optuna.db'}"
+    return optuna.load_study(study_name=study, storage=storage).trials
+
+
+def statuses(sweep):
+    with (sweep / "sweep_results.csv").open() as file:
+        return [row["status"] for row in csv.DictReader(file)]
+
+
+def test_random_search_resumes_its_study(dltrain):
+    first = dltrain(
+        "fit",
+        "-m",
+        "sweep=random",
+        "hydra.sweeper.n_trials=3",
+        "trainer=smoke",
+        "hydra.sweep.dir=s",
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    sweep = dltrain.cwd / "s"
+    before = {t.number: t.params for t in trials(sweep, "random")}
+    again = dltrain(
+        "fit",
+        "-m",
+        "sweep=random",
+        "hydra.sweeper.n_trials=5",
+        "trainer=smoke",
+        "hydra.sweep.dir=s",
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "3 trials done, running 2 more" in again.stdout
+    after = trials(sweep, "random")
+    assert (
+        len(after) == 5 and {t.number: t.params for t in after[:3]} == before
+    )  # first 3 not re-run
+    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2", "3", "4"]
+    assert statuses(sweep) == ["complete"] * 5
+    params = after[0].params
+    assert {"optim", "optim.lr", "data.batch_size", "regularization.dropout"} <= set(params)
+
+
+@pytest.mark.slow
+def test_tpe_prunes_hopeless_trials(dltrain):
+    result = dltrain("fit", "-m", "sweep=tpe", "hydra.sweeper.n_trials=8", "optim.lr=choice(1e-2,1e-7)",
+                     "hydra.sweeper.pruner.n_startup_trials=2", "hydra.sweeper.pruner.n_warmup_steps=1",
+                     "trainer.max_epochs=4", "trainer.limit_train_batches=10", "regularization=none",
+                     "hydra.sweep.dir=s")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    states = [t.state for t in trials(dltrain.cwd / "s", "tpe")]
+    assert optuna.trial.TrialState.PRUNED in states
+    assert "pruned" in statuses(dltrain.cwd / "s")
+    assert all(t.intermediate_values for t in trials(dltrain.cwd / "s", "tpe"))
+
+
+def test_grid_through_optuna_visits_every_combination_once(dltrain):
+    result = dltrain(
+        "fit",
+        "-m",
+        "sweep=grid",
+        "optim.lr=choice(1e-3,1e-2)",
+        "trainer=smoke",
+        "hydra.sweep.dir=s",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    combos = [tuple(sorted(t.params.items())) for t in trials(dltrain.cwd / "s", "grid")]
+    assert len(combos) == 8 and len(set(combos)) == 8  # optim x lr x batch size: 2 x 2 x 2
+
+
+def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(dltrain):
+    result = dltrain("fit", "-m", "sweep=random", "hydra.sweeper.n_trials=4", "hydra.sweeper.max_failure_rate=0.9",
+                     "model=mlp", "model.net._target_=choice(dltrain.models.mlp.MLP,no.such.Net)",
+                     "trainer=smoke", "hydra.sweep.dir=s")  # fmt: skip
+    assert result.returncode == 1 and "trials failed" in result.stderr
+    sweep = dltrain.cwd / "s"
+    found = [t.state.name for t in trials(sweep, "random")]
+    assert len(found) == 4 and "FAIL" in found and "COMPLETE" in found
+    failed = [
+        p for p in sweep.glob("*/trial.json") if json.loads(p.read_text())["status"] == "failed"
+    ]
+    assert failed and "no.such.Net" in failed[0].read_text()
+
+
+def test_parallel_trials_with_joblib_use_one_thread_each(dltrain):
+    result = dltrain("fit", "-m", "sweep=random", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
+                     "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer=smoke", "hydra.sweep.dir=s")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = dltrain.cwd / "s"
+    assert statuses(sweep) == ["complete", "complete"]
+    assert all("speed.threads=1" in p.read_text() for p in sweep.glob("*/.hydra/overrides.yaml"))
+
+
+def test_submitit_local_launcher_runs_a_grid(dltrain):
+    result = dltrain("fit", "-m", "hydra/launcher=submitit_local", "trainer=smoke", "model=mlp,cnn",
+                     "hydra.sweep.dir=s")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert statuses(dltrain.cwd / "s") == ["complete", "complete"]
