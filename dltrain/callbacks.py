@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import os
 import random
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,9 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.plugins import TorchCheckpointIO
+
+from dltrain.errors import Interrupted, Terminated
 
 
 class EpochHistory(Callback):
@@ -80,3 +85,48 @@ class RngState(Callback):
         np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
         if "cuda" in state_dict and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file, then renames it into place: a crash or a
+    kill -9 in the middle of a write leaves the previous checkpoint whole."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
+    ) -> None:
+        target = Path(path)
+        partial = target.with_name(f".{target.name}.partial")
+        super().save_checkpoint(checkpoint, partial, storage_options)
+        os.replace(partial, target)
+
+
+class SaveOnInterrupt(Callback):
+    """On Ctrl-C (SIGINT) or SIGTERM during training: save a resumable checkpoint, then stop
+    with exit code 130 or 143; the runner prints the command that resumes the run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self._previous: Any = None
+
+    def _terminate(self, signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._terminate)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        if not isinstance(exception, KeyboardInterrupt):
+            return
+        self.on_fit_end(trainer, pl_module)
+        trainer.save_checkpoint(self.path)
+        raise Interrupted(
+            143 if isinstance(exception, Terminated) else 130, str(self.path.parent.parent)
+        )

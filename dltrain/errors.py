@@ -27,12 +27,12 @@ class DataError(DltrainError):
     exit_code = CONFIG_ERROR
 
 
-class ConfigRejected(BaseException):  # noqa: N818 - a signal, not an error type
-    """Carries a ConfigError out of a Hydra callback.
+class CarriedError(BaseException):
+    """Carries an error past Hydra's own handling, to the runner that reports it.
 
-    Hydra turns an Exception raised in a callback into a warning and carries on, so
-    the config check raises this BaseException to stop the run before it starts; the
-    runner reports the error it carries.
+    Hydra turns an Exception raised in a callback into a warning and carries on, and
+    prints its own line for a failed job; the config check and a failed single run
+    raise this BaseException instead, so the user sees one message and the right code.
     """
 
     def __init__(self, error: Exception) -> None:
@@ -40,8 +40,24 @@ class ConfigRejected(BaseException):  # noqa: N818 - a signal, not an error type
         self.error = error
 
 
+class DivergenceError(DltrainError):
+    """The training loss became NaN or infinite: exit 1, the last good checkpoint kept."""
+
+
 class MissingDataError(DataError):
     """Dataset files that are not there yet (and could not be downloaded)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interrupt so that training stops the way Ctrl-C stops it."""
+
+
+class Interrupted(BaseException):
+    """Training was stopped by a signal after saving a resumable checkpoint."""
+
+    def __init__(self, exit_code: int, run_dir: str) -> None:
+        super().__init__(f"interrupted; resume with: dltrain fit resume={run_dir}")
+        self.exit_code, self.run_dir = exit_code, run_dir
 
 
 def did_you_mean(word: str, candidates: list[str], prefix: str = "") -> str:

@@ -17,6 +17,8 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from dltrain.errors import DivergenceError
+
 OptimizerFactory = Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
 # (optimizer, how many times the schedule steps in this run) -> scheduler
 SchedulerFactory = Callable[[torch.optim.Optimizer, int], Any]
@@ -116,6 +118,9 @@ class Classifier(L.LightningModule):
             }
         )
         self.test_report: dict[str, Any] = {}
+        # Global step of the first non-finite training loss (-1: none), kept on the device
+        # and looked at once per epoch, so the step loop never waits for the host.
+        self.register_buffer("first_bad_step", torch.tensor(-1), persistent=False)
         if input_shape is not None:
             # Lets the model summary show input/output sizes and FLOPs.
             self.example_input_array = torch.zeros(2, *input_shape)
@@ -165,6 +170,8 @@ class Classifier(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss, _ = self._step(batch, "train")
+        bad = ~torch.isfinite(loss.detach()) & (self.first_bad_step < 0)
+        self.first_bad_step = torch.where(bad, self.global_step, self.first_bad_step)
         if self.l1:
             loss = loss + self.l1 * sum(w.abs().sum() for w in self.weights())
         return loss
@@ -181,6 +188,12 @@ class Classifier(L.LightningModule):
         # The epoch's training metrics are logged after its last batch, before validation,
         # so every callback's on_train_epoch_end (metrics.csv, checkpoints) sees the whole epoch.
         if batch_idx + 1 >= self.trainer.num_training_batches:
+            if self.first_bad_step >= 0:  # before this epoch's checkpoint: the last good one stays
+                raise DivergenceError(
+                    f"training diverged: the loss became NaN or infinite at epoch {self.current_epoch},"
+                    f" step {int(self.first_bad_step)}. Lower the learning rate (optim.lr, or run"
+                    " `dltrain find-lr`); the last good checkpoint is checkpoints/last.ckpt."
+                )
             self._log_epoch("train")
 
     def on_validation_epoch_end(self) -> None:

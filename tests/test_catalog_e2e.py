@@ -58,7 +58,7 @@ def test_every_source_with_files_in_its_own_format(dltrain):
                     "hydra.run.dir=image_run")  # fmt: skip
     assert image.returncode == 0, image.stderr[-3000:]
     table = dltrain("fit", "trainer=smoke", "data=csv", f"data.path={data_dir / 'iris.csv'}",
-                    "data.label_column=species", "model=mlp", "hydra.run.dir=csv_run")  # fmt: skip
+                    "data.label_column=species", "model=mlp", "data.batch_size=16", "hydra.run.dir=csv_run")  # fmt: skip
     assert table.returncode == 0, table.stderr[-3000:]
     assert read_metrics(dltrain.cwd / "image_run")["class_names"] == ["cat", "dog", "fox"]
     csv_run = dltrain.cwd / "csv_run"

@@ -61,3 +61,12 @@ def test_digits_module_keeps_training_statistics_only():
     # the test split is normalized with the training statistics, not its own
     assert abs(normalize(test_x).mean()) > 1e-4
     assert set(data.state_dict()) == {"mean", "std", "class_names"}
+
+
+def test_rank_shards_are_disjoint_and_equal_in_size():
+    from dltrain.data.base import RankShard
+
+    base = EpochPermutation(11, seed=0)
+    shards = [RankShard(base, rank, 2) for rank in range(2)]
+    first, second = (set(s.indices().tolist()) for s in shards)
+    assert len(first) == len(second) == 5 and not first & second

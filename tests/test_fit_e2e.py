@@ -106,3 +106,13 @@ def test_default_fit_reaches_097_test_accuracy(dltrain):
     with (run / "metrics.csv").open() as file:
         best_val = max(float(row["val/acc"]) for row in csv.DictReader(file))
     assert metrics["val/acc"] == pytest.approx(best_val, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_writes_one_run_directory(dltrain):
+    result = dltrain("fit", "trainer=ddp", "trainer.max_epochs=1", "hydra.run.dir=ddp")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_metrics(dltrain.cwd / "ddp")
+    # the two ranks evaluated disjoint halves: together the test split exactly once
+    assert sum(c["support"] for c in metrics["test/per_class"].values()) == 270
+    assert run_dirs(dltrain.cwd) == [dltrain.cwd / "ddp"]

@@ -113,7 +113,7 @@ def test_image_folder_errors(tmp_path):
 
 def test_csv_maps_string_labels_to_sorted_ids(tmp_path):
     write_csv(tmp_path / "iris.csv")
-    data = CsvDataModule(path=str(tmp_path / "iris.csv"), label_column="species")
+    data = CsvDataModule(path=str(tmp_path / "iris.csv"), label_column="species", batch_size=16)
     data.setup()
     assert data.class_names == ["setosa", "versicolor", "virginica"]
     assert data.input_shape == (3,)
@@ -122,7 +122,7 @@ def test_csv_maps_string_labels_to_sorted_ids(tmp_path):
 def test_csv_integer_labels_sort_numerically(tmp_path):
     rows = "x,label\n" + "".join(f"{i * 0.1},{[2, 10, 1][i % 3]}\n" for i in range(60))
     (tmp_path / "t.csv").write_text(rows)
-    data = CsvDataModule(path=str(tmp_path / "t.csv"))
+    data = CsvDataModule(path=str(tmp_path / "t.csv"), batch_size=16)
     data.setup()
     assert data.class_names == ["1", "2", "10"]
 

@@ -104,3 +104,16 @@ def test_submitit_local_launcher_runs_a_grid(dltrain):
                      "hydra.sweep.dir=s")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert statuses(dltrain.cwd / "s") == ["complete", "complete"]
+
+
+@pytest.mark.slow
+def test_ddp_inside_a_multirun_runs_each_job_once(dltrain):
+    result = dltrain("fit", "-m", "trainer=ddp", "model=mlp,cnn", "trainer.max_epochs=1",
+                     "trainer.limit_train_batches=3", "hydra.sweep.dir=s")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = dltrain.cwd / "s"
+    jobs = sorted(p.name for p in sweep.iterdir() if p.name.isdigit())
+    assert jobs == ["0", "1"]  # the extra ranks re-ran their own job, not the sweep
+    assert statuses(sweep) == ["complete", "complete"]
+    assert all((sweep / job / "train_ddp_process_1.log").is_file() for job in jobs)
+    assert not (dltrain.cwd / "runs").exists()  # no run directory outside the sweep

@@ -7,14 +7,17 @@ never get this far: Hydra's struct mode rejects them during composition.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dltrain.errors import ConfigError, ConfigRejected
+from dltrain.errors import CarriedError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -237,13 +240,46 @@ def validate(cfg: DictConfig) -> None:
     _check_cross_field(cfg)
 
 
+MIN_FREE_MB = 50
+
+
+def check_writable(directory: str, key: str) -> None:
+    """Refuse an output directory that cannot be made or written, before anything starts."""
+    target = Path(directory).expanduser().resolve()
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is a file, not a directory"
+    else:
+        try:
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as error:
+            problem = f"{existing} is not writable ({error.strerror})"
+        else:
+            free_mb = shutil.disk_usage(existing).free / 2**20
+            if free_mb < MIN_FREE_MB:
+                problem = f"only {free_mb:.0f} MB are free there"
+    if problem:
+        raise ConfigError(
+            f"cannot write the run directory {target}: {problem}. Choose another place with {key}=... (or paths.root=...)."
+        )
+
+
 def _validate_or_stop(config: DictConfig) -> None:
     # Any failure must stop the run: Hydra would turn an Exception into a warning and
     # carry on unchecked.
     try:
         validate(config)
     except Exception as error:
-        raise ConfigRejected(error) from error
+        raise CarriedError(error) from error
+
+
+def _stop_unless_writable(config: DictConfig, key: str) -> None:
+    try:
+        check_writable(str(OmegaConf.select(config, key)), key)
+    except ConfigError as error:
+        raise CarriedError(error) from error
 
 
 class ValidateConfig(Callback):
@@ -254,9 +290,11 @@ class ValidateConfig(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _validate_or_stop(config)
+        _stop_unless_writable(config, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         _validate_or_stop(config)
+        _stop_unless_writable(config, "hydra.sweep.dir")
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         _validate_or_stop(config)

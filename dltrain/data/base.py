@@ -73,6 +73,21 @@ class WeightedEpochSampler(EpochPermutation):
         )
 
 
+class RankShard:
+    """One process's share of a sampler under data-parallel training: every world_size-th
+    index from `rank`, the same number on every rank (DDP needs equal step counts)."""
+
+    def __init__(self, sampler: EpochPermutation, rank: int, world_size: int) -> None:
+        self.sampler, self.rank, self.world_size = sampler, rank, world_size
+        self.n = sampler.n // world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def indices(self) -> Tensor:
+        return self.sampler.indices()[self.rank :: self.world_size][: self.n]
+
+
 class TensorBatches:
     """Mini-batches of in-memory tensors by index slicing."""
 
@@ -84,15 +99,15 @@ class TensorBatches:
         x: Tensor,
         y: Tensor,
         batch_size: int,
-        sampler: EpochPermutation | None = None,
+        sampler: EpochPermutation | RankShard | None = None,
         drop_last: bool = False,
     ) -> None:
         self.x, self.y, self.batch_size, self.sampler = x, y, batch_size, sampler
         # Only drop a ragged tail when there is at least one full batch to keep.
-        self.drop_last = drop_last and len(y) >= batch_size
+        self.drop_last = drop_last and (sampler.n if sampler is not None else len(y)) >= batch_size
 
     def __len__(self) -> int:
-        n = len(self.y)
+        n = self.sampler.n if self.sampler is not None else len(self.y)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
@@ -244,6 +259,12 @@ class InMemoryDataModule(L.LightningDataModule):
         if samples.test is not None:
             self.splits["test"] = samples.test
         self._check_splits()
+        train_size = len(self.splits["train"][1])
+        if isinstance(self.batch_size, int) and train_size < self.batch_size:
+            raise DataError(
+                f"the training split has {train_size} samples, fewer than one batch"
+                f" (data.batch_size={self.batch_size}): lower data.batch_size or use more data."
+            )
         train_x = samples.x
         if isinstance(train_x, Tensor):
             self.mean, self.std = normalization_stats(train_x[index["train"]])
@@ -278,6 +299,11 @@ class InMemoryDataModule(L.LightningDataModule):
         """Samples per class in a split."""
         return torch.bincount(self.splits[split][1], minlength=self.num_classes)
 
+    def _world(self) -> tuple[int, int]:
+        """(rank, world size) of this process; (0, 1) outside distributed training."""
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
     def _loader(self, split: str, train: bool = False) -> Any:
         x, y = self.splits[split]
         sampler = None
@@ -287,6 +313,13 @@ class InMemoryDataModule(L.LightningDataModule):
                 if self.sampler == "weighted"
                 else EpochPermutation(len(y), self.seed)
             )
+        rank, world_size = self._world()
+        if isinstance(x, Tensor) and world_size > 1:
+            # Each process takes its own share; evaluation shards add up to the split once.
+            if sampler is None:
+                x, y = x[rank::world_size], y[rank::world_size]
+            else:
+                sampler = RankShard(sampler, rank, world_size)
         if isinstance(x, Tensor):
             return TensorBatches(x, y, self.batch_size, sampler=sampler, drop_last=train)
         return DataLoader(

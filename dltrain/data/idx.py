@@ -45,6 +45,7 @@ def read_idx(path: Path) -> Tensor:
 class IdxDataModule(InMemoryDataModule):
     """A dataset in MNIST's four IDX files under <data_dir>/<folder>/."""
 
+    title = ""  # the dataset's name in messages
     folder = ""
     base_url = ""
     files: dict[str, tuple[str, str]] = {}  # role -> (file name as published, MD5)
@@ -69,7 +70,7 @@ class IdxDataModule(InMemoryDataModule):
             found[role] = existing
         if missing:
             raise MissingDataError(
-                f"{type(self).__name__.removesuffix('DataModule')} files not found in {folder}/:"
+                f"{self.title} files not found in {folder}/:"
                 f" put {', '.join(missing)} there (gzipped or not), or set data.download=true"
                 f" to fetch them from {self.base_url} (MD5-checked)."
             )
@@ -94,6 +95,7 @@ class IdxDataModule(InMemoryDataModule):
 class MnistDataModule(IdxDataModule):
     """MNIST handwritten digits: 60000 train + 10000 test images [1, 28, 28]."""
 
+    title = "MNIST"
     folder = "mnist"
     base_url = "https://ossci-datasets.s3.amazonaws.com/mnist/"
     files = {
@@ -108,6 +110,7 @@ class MnistDataModule(IdxDataModule):
 class FashionMnistDataModule(IdxDataModule):
     """Zalando's Fashion-MNIST: 60000 train + 10000 test clothing images [1, 28, 28]."""
 
+    title = "Fashion-MNIST"
     folder = "fashion_mnist"
     base_url = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
     files = {

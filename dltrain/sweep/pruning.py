@@ -20,8 +20,15 @@ def pruning_callback(monitor: str) -> Any | None:
     if ENV_TRIAL_ID not in os.environ:
         return None
     import optuna
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
     from optuna_integration import PyTorchLightningPruningCallback
 
-    study = optuna.load_study(study_name=os.environ[ENV_STUDY], storage=os.environ[ENV_STORAGE])
+    # The study's pruner is not stored with it: take the sweep's own (null: never prune).
+    pruner_cfg = HydraConfig.get().sweeper.get("pruner") if HydraConfig.initialized() else None
+    pruner = instantiate(pruner_cfg) if pruner_cfg else optuna.pruners.NopPruner()
+    study = optuna.load_study(
+        study_name=os.environ[ENV_STUDY], storage=os.environ[ENV_STORAGE], pruner=pruner
+    )
     trial = optuna.trial.Trial(study, int(os.environ[ENV_TRIAL_ID]))
     return PyTorchLightningPruningCallback(trial, monitor=monitor)

@@ -116,11 +116,14 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     if pruning is not None:
         callbacks.append(pruning)
     loggers = _instantiate_all(cfg.logger)
+    from dltrain.callbacks import AtomicCheckpointIO
+
     return instantiate(
         cfg.trainer,
         callbacks=callbacks,
         logger=loggers or False,
         default_root_dir=cfg.paths.run_dir,
+        plugins=[AtomicCheckpointIO()],
     )
 
 

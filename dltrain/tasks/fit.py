@@ -31,6 +31,13 @@ def quiet_lightning() -> None:
     )
 
 
+def is_rank_zero() -> bool:
+    """Whether this process is rank 0 (Lightning reads the rank from the environment)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
 def epoch_history(trainer: Any) -> list[dict]:
     """The rows of metrics.csv, as the EpochHistory callback holds them."""
     from dltrain.callbacks import EpochHistory
@@ -114,10 +121,11 @@ def main(cfg: DictConfig) -> float:
     data_profile = profile(datamodule)
     choose_auto_values(cfg, datamodule, run_dir)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
-    show_config(resolved, title=f"dltrain fit → {run_dir}")
-    show_profile(data_profile, profile_warnings(data_profile, thresholds.imbalance_ratio))
-    write_json(run_dir / "data_profile.json", data_profile)
+    if is_rank_zero():  # the other ranks of a DDP run share this directory
+        OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
+        show_config(resolved, title=f"dltrain fit → {run_dir}")
+        show_profile(data_profile, profile_warnings(data_profile, thresholds.imbalance_ratio))
+        write_json(run_dir / "data_profile.json", data_profile)
 
     module = build_model(cfg, datamodule)
     trainer = build_trainer(cfg)
@@ -142,8 +150,11 @@ def main(cfg: DictConfig) -> float:
             metrics["class_names"],
             run_dir / "plots" / "confusion_matrix.png",
         )
-    show_metrics({**val, **test}, title=f"best checkpoint ({cfg.monitor.metric}) on held-out data")
-    show_diagnosis(metrics["diagnosis"])
+    if trainer.is_global_zero:
+        show_metrics(
+            {**val, **test}, title=f"best checkpoint ({cfg.monitor.metric}) on held-out data"
+        )
+        show_diagnosis(metrics["diagnosis"])
     if best is not None and checkpoint.best_model_score is not None:
         return float(checkpoint.best_model_score)
     return float(val[cfg.monitor.metric])

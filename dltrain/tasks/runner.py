@@ -20,12 +20,58 @@ def _module_name(command: str) -> str:
     return f"dltrain.tasks.{command.replace('-', '_')}"
 
 
+def job_argv(command: str, argv: list[str]) -> list[str]:
+    """The command line that re-runs just this Hydra job, in its own run directory.
+
+    Lightning starts the extra ranks of a DDP run by executing sys.argv again: inside a
+    multirun that would start the whole sweep once more, so each job gets this instead.
+    Lightning appends hydra.run.dir=<HydraConfig run.dir> itself, so that is pointed at
+    this job's directory here (in a multirun it would name a fresh run directory).
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    hydra_cfg = HydraConfig.get()
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+    flags = []
+    for flag in ("--config-dir", "--config-name", "-cd", "-cn"):
+        if flag in argv[:-1]:
+            flags += [flag, argv[argv.index(flag) + 1]]
+    searchpath = [o for o in hydra_cfg.overrides.hydra if o.startswith("hydra.searchpath=")]
+    return [argv[0], command, *flags, *hydra_cfg.overrides.task, *searchpath]
+
+
+def _end_process_group() -> None:
+    if "torch" in sys.modules:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def _task_function(command: str, argv: list[str]) -> Any:
     def task(cfg: Any) -> Any:
-        # Give the process its real argv back before training: Lightning re-launches
-        # extra DDP ranks from sys.argv.
-        sys.argv = argv
-        return importlib.import_module(_module_name(command)).main(cfg)
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        from dltrain.errors import CarriedError
+
+        environment = dict(os.environ)
+        sys.argv = job_argv(command, argv)
+        try:
+            return importlib.import_module(_module_name(command)).main(cfg)
+        except Exception as error:
+            # A single run reports its failure itself; sweepers must see each job's error.
+            if HydraConfig.get().mode == RunMode.RUN:
+                raise CarriedError(error) from error
+            raise
+        finally:
+            # A DDP run leaves its process group and MASTER_ADDR, WORLD_SIZE, LOCAL_RANK...
+            # behind; the next job of a multirun must start as this one started.
+            _end_process_group()
+            os.environ.clear()
+            os.environ.update(environment)
 
     return task
 
@@ -62,7 +108,7 @@ def run(command: str, args: list[str]) -> int:
     # Hydra then re-raises instead of printing its own report; ours is below.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     from dltrain.config.resolvers import register
-    from dltrain.errors import ConfigRejected, report
+    from dltrain.errors import CarriedError, Interrupted, report
 
     register()
     # Like `python -m`, let configs name the user's own code in the working directory
@@ -80,10 +126,13 @@ def run(command: str, args: list[str]) -> int:
         return _run_hydra_app(command, args)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    except ConfigRejected as rejected:
+    except CarriedError as carried:
         if debug:
-            raise rejected.error from None
-        return report(rejected.error)
+            raise carried.error from None
+        return report(carried.error)
+    except Interrupted as interrupted:
+        print(f"dltrain: {interrupted}", file=sys.stderr)
+        return interrupted.exit_code
     except KeyboardInterrupt:
         print("dltrain: interrupted.", file=sys.stderr)
         return 130

@@ -1,0 +1,40 @@
+"""30 back-to-back smoke runs in one multirun process: memory and open files stay flat."""
+
+import json
+
+import pytest
+
+PROBE = '''
+import json, os, resource
+from pathlib import Path
+from lightning.pytorch.callbacks import Callback
+
+class Resources(Callback):
+    """Writes this process's resident memory and open files at the end of each fit."""
+    def __init__(self, path):
+        self.path = Path(path)
+    def on_fit_end(self, trainer, pl_module):
+        pages = int(open("/proc/self/statm").read().split()[1])
+        self.path.write_text(json.dumps({
+            "rss_mb": pages * os.sysconf("SC_PAGE_SIZE") / 2**20,
+            "open_files": len(os.listdir("/proc/self/fd")),
+        }))
+'''
+
+
+@pytest.mark.slow
+def test_thirty_smoke_runs_do_not_leak(dltrain):
+    (dltrain.cwd / "soak_probe.py").write_text(PROBE)
+    result = dltrain("fit", "-m", "trainer=smoke", "seed=range(0,30)", "callbacks.progress_bar=null",
+                     "+callbacks.resources._target_=soak_probe.Resources",
+                     "+callbacks.resources.path=${paths.run_dir}/resources.json", "hydra.sweep.dir=soak")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    probes = [
+        json.loads((dltrain.cwd / "soak" / str(i) / "resources.json").read_text())
+        for i in range(30)
+    ]
+    rss = [p["rss_mb"] for p in probes]
+    files = [p["open_files"] for p in probes]
+    # after a few runs of warm-up, 25 more runs may not add more than 40 MB or any file handles
+    assert rss[-1] - rss[4] < 40, rss
+    assert files[-1] <= files[4] + 2, files
