@@ -94,7 +94,7 @@ def test_image_folder_infers_channels_and_streams_through_a_dataloader(tmp_path,
     x, y = next(iter(data.train_dataloader()))
     assert x.shape == (8, channels, 12, 10) and y.dtype == torch.long
     assert data.mean.shape == (channels, 1, 1)
-    resized = ImageFolderDataModule(path=str(tmp_path / "pics"), image_size=[6, 5])
+    resized = ImageFolderDataModule(path=str(tmp_path / "pics"), image_size=[6, 5], batch_size=8)
     resized.setup()
     assert resized.input_shape == (channels, 6, 5)
 

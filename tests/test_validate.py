@@ -5,6 +5,7 @@ from omegaconf import OmegaConf
 
 from dltrain.config.validate import RULES, Rule, validate
 from dltrain.errors import ConfigError
+from tests.conftest import REPO
 
 
 def test_rules_accept_and_reject_by_type_and_range():
@@ -30,24 +31,26 @@ def test_rule_descriptions_read_as_english():
     assert RULES["regularization.gradient_clip_val"].describe() == "a number > 0, or null"
 
 
-@pytest.mark.parametrize(
-    "option",
-    [
-        "model=mlp",
-        "model=cnn",
-        "optim=adam",
-        "optim=sgd",
-        "sched=none",
-        "regularization=none",
-        "trainer=smoke",
-        "logger=csv",
-        "experiment=digits_mlp",
-        "experiment=digits_cnn",
-    ],
+OPTIONS = sorted(
+    f"{path.parent.name}={path.stem}"
+    for path in (REPO / "configs").glob("*/*.yaml")
+    if path.parent.name != "hydra"
 )
+NEEDS_A_VALUE = {
+    "data=csv": "data.path",
+    "data=image_folder": "data.path",
+    "model=custom": "model.net._target_",
+}
+
+
+@pytest.mark.parametrize("option", OPTIONS)
 def test_every_builtin_option_composes_and_validates(compose_fit, option):
     cfg = compose_fit(option)
-    validate(cfg)
+    if option in NEEDS_A_VALUE:
+        with pytest.raises(ConfigError, match=f"{NEEDS_A_VALUE[option]} needs a value"):
+            validate(cfg)
+    else:
+        validate(cfg)
 
 
 def test_interpolated_values_are_checked_after_resolution(compose_fit):
@@ -58,3 +61,22 @@ def test_interpolated_values_are_checked_after_resolution(compose_fit):
 
 def test_rules_that_do_not_apply_are_skipped():
     validate(OmegaConf.create({"optim": {"lr": 0.1}}))  # no data, model... keys: nothing to check
+
+
+@pytest.mark.parametrize(
+    "option", [o for o in OPTIONS if o.startswith("sweep=") and o != "sweep=none"]
+)
+def test_every_sweep_config_builds_its_sampler_pruner_and_search_space(option):
+    from hydra.utils import instantiate
+
+    from dltrain.config.compose import compose_fit
+    from dltrain.sweep.optuna_search import search_space
+
+    sweeper = compose_fit([option], [], hydra_node=True).hydra.sweeper
+    if not str(sweeper.sampler._target_).endswith("GridSampler"):
+        instantiate(sweeper.sampler)
+    if sweeper.pruner is not None:
+        instantiate(sweeper.pruner)
+    space, fixed = search_space(dict(sweeper.params), [])
+    assert space and not fixed
+    assert sweeper.direction in ("max", "min", "maximize", "minimize")

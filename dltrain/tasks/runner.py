@@ -6,6 +6,7 @@ Training commands are Hydra apps (one root config each: configs/<command>.yaml, 
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -20,13 +21,11 @@ def _module_name(command: str) -> str:
     return f"dltrain.tasks.{command.replace('-', '_')}"
 
 
-def job_argv(command: str, argv: list[str]) -> list[str]:
-    """The command line that re-runs just this Hydra job, in its own run directory.
+def point_run_dir_at_job() -> None:
+    """Make HydraConfig's run.dir this job's output directory.
 
-    Lightning starts the extra ranks of a DDP run by executing sys.argv again: inside a
-    multirun that would start the whole sweep once more, so each job gets this instead.
-    Lightning appends hydra.run.dir=<HydraConfig run.dir> itself, so that is pointed at
-    this job's directory here (in a multirun it would name a fresh run directory).
+    Lightning starts extra DDP ranks with hydra.run.dir=<HydraConfig run.dir> appended;
+    in a multirun that field names a fresh run directory, not the job's own.
     """
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict, read_write
@@ -34,6 +33,17 @@ def job_argv(command: str, argv: list[str]) -> list[str]:
     hydra_cfg = HydraConfig.get()
     with read_write(hydra_cfg), open_dict(hydra_cfg):
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+
+
+def job_argv(command: str, argv: list[str]) -> list[str]:
+    """The command line that re-runs just this Hydra job.
+
+    Lightning starts the extra ranks of a DDP run by executing sys.argv again: inside a
+    multirun that would start the whole sweep once more, so each job gets this instead.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get()
     flags = []
     for flag in ("--config-dir", "--config-name", "-cd", "-cn"):
         if flag in argv[:-1]:
@@ -58,6 +68,7 @@ def _task_function(command: str, argv: list[str]) -> Any:
         from dltrain.errors import CarriedError
 
         environment = dict(os.environ)
+        point_run_dir_at_job()
         sys.argv = job_argv(command, argv)
         try:
             return importlib.import_module(_module_name(command)).main(cfg)
@@ -72,6 +83,7 @@ def _task_function(command: str, argv: list[str]) -> Any:
             _end_process_group()
             os.environ.clear()
             os.environ.update(environment)
+            gc.collect()  # a job's trainer, model and data sit in reference cycles
 
     return task
 
