@@ -102,23 +102,47 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 class SaveOnInterrupt(Callback):
     """On Ctrl-C (SIGINT) or SIGTERM during training: save a resumable checkpoint, then stop
-    with exit code 130 or 143; the runner prints the command that resumes the run."""
+    with exit code 130 or 143; the runner prints the command that resumes the run.
+
+    The signal handler only records the request; the stop is raised at the end of the
+    current batch. (An interrupt raised wherever the signal lands can be lost: Python
+    ignores exceptions raised inside finalizers.) A second Ctrl-C stops at once.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
+        self._requested: int | None = None
 
-    def _terminate(self, signum: int, frame: Any) -> None:
-        raise Terminated()
+    def _record(self, signum: int, frame: Any) -> None:
+        if self._requested == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self._requested = signum
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._terminate)
+            self._previous = {
+                s: signal.signal(s, self._record) for s in (signal.SIGINT, signal.SIGTERM)
+            }
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-            self._previous = None
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def _stop_if_requested(self) -> None:
+        if self._requested is not None:
+            raise Terminated() if self._requested == signal.SIGTERM else KeyboardInterrupt()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any
+    ) -> None:
+        self._stop_if_requested()
+
+    def on_validation_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any
+    ) -> None:
+        self._stop_if_requested()
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
