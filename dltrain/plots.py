@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed, safe in CI and over SSH
@@ -18,7 +19,7 @@ def _pyplot():
 
 def learning_curves(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """Loss, accuracy and learning rate per epoch, training against validation."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [row["epoch"] for row in rows]
     figure, axes = plt.subplots(1, 3, figsize=(14, 4))
     panels = (("loss", "cross-entropy loss"), ("acc", "accuracy"))
@@ -46,7 +47,7 @@ def confusion_matrix(
     """The test confusion matrix: counts, and normalized per true class (recall on the diagonal)."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     counts = np.asarray(matrix, dtype=float)
     normalized = counts / np.clip(counts.sum(axis=1, keepdims=True), 1, None)
     size = max(5.0, 0.55 * len(class_names) + 2)

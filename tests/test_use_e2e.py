@@ -2,13 +2,13 @@
 
 import csv
 import json
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from tests.conftest import read_metrics, run_dirs, run_dltrain
 
@@ -154,10 +154,9 @@ def test_finders_and_auto_values(dltrain):
     assert auto.returncode == 0, auto.stderr[-3000:]
     saved = (dltrain.cwd / "auto" / ".hydra" / "overrides.yaml").read_text()
     assert "optim.lr=auto" not in saved and "optim.lr=" in saved and "data.batch_size=" in saved
-    assert (
-        "auto"
-        not in (dltrain.cwd / "auto" / "config.yaml").read_text().split("optim:")[1].split("\n")[4]
-    )
+    resolved = yaml.safe_load((dltrain.cwd / "auto" / "config.yaml").read_text())
+    assert isinstance(resolved["optim"]["lr"], float)
+    assert isinstance(resolved["data"]["batch_size"], int)
 
 
 def test_config_prints_the_resolved_config_and_the_groups(dltrain):
@@ -203,4 +202,3 @@ def test_help_of_every_command_is_quick_and_complete():
         result = subprocess.run([sys.executable, "-m", "dltrain", command, "--help"],
                                 capture_output=True, text=True)  # fmt: skip
         assert result.returncode == 0 and "Config groups" in result.stdout, command
-    assert shutil.which("dltrain") or True

@@ -107,12 +107,12 @@ def write_best_config(trial: dict[str, Any], sweep_dir: Path) -> Path:
 
 def write_plots(trials: list[dict[str, Any]], sweep_dir: Path) -> list[Path]:
     """The optimized metric by trial (with the running best) and against each swept value."""
-    from dltrain.plots import _pyplot
+    from dltrain.plots import pyplot
 
     done = [t for t in trials if t["value"] is not None and isinstance(t["number"], int)]
     if not done:
         return []
-    plt = _pyplot()
+    plt = pyplot()
     out = sweep_dir / "plots"
     out.mkdir(exist_ok=True)
     metric, mode = done[0]["metric"], done[0]["mode"]

@@ -41,9 +41,9 @@ def find_lr(cfg: DictConfig, module: Any, datamodule: Any, plot: Path | None = N
             "the learning-rate finder found no suggestion; try more lr_finder.num_training steps"
         )
     if plot is not None:
-        from dltrain.plots import _pyplot
+        from dltrain.plots import pyplot
 
-        plt = _pyplot()
+        plt = pyplot()
         figure = result.plot(suggest=True)
         figure.axes[0].set_title(f"learning-rate range test: suggested optim.lr={suggestion:.3g}")
         plot.parent.mkdir(parents=True, exist_ok=True)
