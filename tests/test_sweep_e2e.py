@@ -62,6 +62,18 @@ def test_tpe_prunes_hopeless_trials(dltrain):
     assert all(t.intermediate_values for t in trials(dltrain.cwd / "s", "tpe"))
 
 
+def test_cmaes_searches_the_continuous_space(dltrain):
+    result = dltrain("fit", "-m", "sweep=cmaes", "hydra.sweeper.n_trials=3", "trainer=smoke",
+                     "hydra.sweep.dir=s")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    done = trials(dltrain.cwd / "s", "cmaes")
+    assert [t.state for t in done] == [optuna.trial.TrialState.COMPLETE] * 3
+    # After its one start-up trial, every trial comes from a CMA-ES generation.
+    assert all(any(k.endswith("generation") for k in t.system_attrs) for t in done[1:])
+    assert set(done[0].params) == {"optim.lr", "regularization.weight_decay",
+                                   "regularization.dropout", "regularization.label_smoothing"}  # fmt: skip
+
+
 def test_grid_through_optuna_visits_every_combination_once(dltrain):
     result = dltrain(
         "fit",

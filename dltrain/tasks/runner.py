@@ -84,6 +84,9 @@ def _task_function(command: str, argv: list[str]) -> Any:
             os.environ.clear()
             os.environ.update(environment)
             gc.collect()  # a job's trainer, model and data sit in reference cycles
+            # What is left is long-lived (modules, caches): freezing it keeps the next job's
+            # full collection from rescanning it (0.3 s a job with torch and Lightning loaded).
+            gc.freeze()
 
     return task
 
