@@ -147,10 +147,12 @@ class SaveOnInterrupt(Callback):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        if not isinstance(exception, KeyboardInterrupt):
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        # Lightning's own SIGTERM handler runs before ours and may stop the loop first.
+        terminated = isinstance(exception, (Terminated, SIGTERMException))
+        if not (terminated or isinstance(exception, KeyboardInterrupt)):
             return
         self.on_fit_end(trainer, pl_module)
         trainer.save_checkpoint(self.path)
-        raise Interrupted(
-            143 if isinstance(exception, Terminated) else 130, str(self.path.parent.parent)
-        )
+        raise Interrupted(143 if terminated else 130, str(self.path.parent.parent))

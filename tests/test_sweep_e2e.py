@@ -129,3 +129,20 @@ def test_ddp_inside_a_multirun_runs_each_job_once(dltrain):
     assert statuses(sweep) == ["complete", "complete"]
     assert all((sweep / job / "train_ddp_process_1.log").is_file() for job in jobs)
     assert not (dltrain.cwd / "runs").exists()  # no run directory outside the sweep
+
+
+@pytest.mark.slow
+def test_a_pruned_ddp_trial_is_recorded_as_pruned(dltrain):
+    # lr 1e-7 never gets near the threshold: each trial is pruned after its first epoch.
+    result = dltrain("fit", "-m", "sweep=random", "hydra.sweeper.n_trials=2", "trainer=ddp", "model=mlp",
+                     "optim=sgd", "optim.lr=1e-7", "data.batch_size=64", "trainer.max_epochs=3",
+                     "trainer.limit_train_batches=3", "regularization.early_stopping=null",
+                     "hydra.sweeper.pruner={_target_:optuna.pruners.ThresholdPruner,lower:0.5}",
+                     "hydra.sweep.dir=s")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = dltrain.cwd / "s"
+    assert [t.state for t in trials(sweep, "random")] == [optuna.trial.TrialState.PRUNED] * 2
+    assert statuses(sweep) == ["pruned", "pruned"]
+    for job in ("0", "1"):
+        with (sweep / job / "metrics.csv").open() as file:
+            assert len(list(csv.DictReader(file))) == 1  # stopped after the first epoch

@@ -111,3 +111,28 @@ def test_resnet_depth_and_width():
     assert sum(1 for m in net.modules() if m.__class__.__name__ == "BasicBlock") == 3
     with pytest.raises(ValueError, match="6n"):
         ResNet((3, 32, 32), 10, depth=9)
+
+
+def test_lightnings_own_sigterm_stop_still_saves_and_exits_143(tmp_path):
+    # Lightning's SIGTERM handler runs before ours and can stop the loop before our check.
+    import lightning as L
+    from lightning.pytorch.demos.boring_classes import BoringModel
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from dltrain.callbacks import SaveOnInterrupt
+    from dltrain.errors import Interrupted
+
+    class StoppedBySigterm(BoringModel):
+        def training_step(self, batch, batch_idx):
+            if batch_idx == 2:
+                raise SIGTERMException
+            return super().training_step(batch, batch_idx)
+
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    trainer = L.Trainer(max_epochs=1, callbacks=[SaveOnInterrupt(str(last))], logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        default_root_dir=tmp_path)  # fmt: skip
+    with pytest.raises(Interrupted) as stopped:
+        trainer.fit(StoppedBySigterm())
+    assert stopped.value.exit_code == 143 and stopped.value.run_dir == str(tmp_path / "run")
+    assert torch.load(last, weights_only=False)["global_step"] == 2

@@ -32,3 +32,36 @@ def pruning_callback(monitor: str) -> Any | None:
     )
     trial = optuna.trial.Trial(study, int(os.environ[ENV_TRIAL_ID]))
     return PyTorchLightningPruningCallback(trial, monitor=monitor)
+
+
+def pruned_under_ddp(trainer: Any) -> bool:
+    """After fit: whether DDP ranks stopped a pruned trial; rank 0 then raises TrialPruned.
+
+    Under DDP optuna-integration's callback only stops the Trainer (raising on one rank
+    would leave the others waiting in a collective), so the outcome is settled here.
+    """
+    if ENV_TRIAL_ID not in os.environ:
+        return False
+    from optuna_integration import PyTorchLightningPruningCallback
+
+    callback = next(
+        (c for c in trainer.callbacks if isinstance(c, PyTorchLightningPruningCallback)), None
+    )
+    if callback is None or not callback.is_ddp_backend:
+        return False
+    import warnings
+
+    import optuna
+
+    reason = None
+    if trainer.is_global_zero:
+        try:
+            with warnings.catch_warnings():  # it re-reports values rank 0 reported already
+                warnings.simplefilter("ignore")
+                callback.check_pruned()
+        except optuna.TrialPruned as pruned:
+            reason = str(pruned)
+    reason = trainer.strategy.broadcast(reason)
+    if reason and trainer.is_global_zero:
+        raise optuna.TrialPruned(reason)
+    return reason is not None

@@ -105,6 +105,7 @@ def choose_auto_values(cfg: DictConfig, datamodule: Any, run_dir: Path) -> None:
 
 def main(cfg: DictConfig) -> float:
     """Run the fit task; return the best value of `monitor.metric` for Hydra sweepers."""
+    from dltrain.sweep.pruning import pruned_under_ddp
     from dltrain.tasks.build import build_datamodule, build_trainer
 
     quiet_lightning()
@@ -131,6 +132,8 @@ def main(cfg: DictConfig) -> float:
     trainer = build_trainer(cfg)
     resume_from = Path(cfg.resume) / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    if pruned_under_ddp(trainer):
+        return float("nan")  # another rank of a pruned trial: rank 0 reports it to the study
     # Taken before evaluating: loading the best checkpoint restores the callbacks' older state.
     history = epoch_history(trainer)
     if trainer.is_global_zero and history:

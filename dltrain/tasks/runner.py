@@ -117,6 +117,15 @@ def _run_hydra_app(command: str, args: list[str]) -> int:
     return 0
 
 
+def _is_lightning_sigterm(exit_: SystemExit) -> bool:
+    # Lightning stops on SIGTERM with a SystemExit of its own, whose exit code would be 0.
+    if "lightning.pytorch" not in sys.modules:
+        return False
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    return isinstance(exit_, SIGTERMException)
+
+
 def run(command: str, args: list[str]) -> int:
     """Run `dltrain <command> <args>`; return the exit code."""
     debug = bool(os.environ.get("DLTRAIN_DEBUG") or os.environ.get("HYDRA_FULL_ERROR"))
@@ -140,6 +149,9 @@ def run(command: str, args: list[str]) -> int:
             return importlib.import_module(_module_name(command)).main(args)
         return _run_hydra_app(command, args)
     except SystemExit as exit_:
+        if _is_lightning_sigterm(exit_):  # SIGTERM while evaluating: no checkpoint to save
+            print("dltrain: terminated.", file=sys.stderr)
+            return 143
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except CarriedError as carried:
         if debug:
