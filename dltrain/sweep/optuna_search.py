@@ -1,8 +1,8 @@
 """An optuna study driven through Hydra's launcher: ask, launch a batch of jobs, tell.
 
 Hydra's sweep syntax maps to optuna distributions: choice(...) -> categorical,
-range(a, b[, step]) -> integer (or categorical for floats), interval(a, b) -> float
-(integer when both ends are), tag(log, ...) -> log scale. The study lives in a storage
+range(a, b[, step]) -> integer (or categorical for floats), interval(a, b) -> float,
+int(interval(a, b)) -> integer, tag(log, ...) -> log scale. The study lives in a storage
 (SQLite in the sweep directory by default), so running the same sweep again continues
 it; a trial that raises is recorded as failed, a pruned one as pruned.
 """
@@ -39,7 +39,14 @@ def distribution(override: Override) -> optuna.distributions.BaseDistribution:
     """The optuna distribution of one swept key."""
     sweep = override.value()
     if isinstance(sweep, ChoiceSweep):
-        return optuna.distributions.CategoricalDistribution(list(override.sweep_iterator()))
+        # optuna stores plain values only: a list or dict choice is kept as its override text.
+        choices = [
+            value if value is None or isinstance(value, (bool, int, float, str)) else text
+            for value, text in zip(
+                override.sweep_iterator(), override.sweep_string_iterator(), strict=True
+            )
+        ]
+        return optuna.distributions.CategoricalDistribution(choices)
     if isinstance(sweep, RangeSweep):
         values = list(override.sweep_iterator())
         if all(isinstance(v, int) for v in values):
