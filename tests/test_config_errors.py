@@ -48,3 +48,19 @@ def test_runtime_failures_map_to_exit_1_with_a_hint():
     code, message = describe(RuntimeError("boom"))
     assert code == 1 and "boom" in message and "DLTRAIN_DEBUG=1" in message
     assert describe(ConfigError("bad"))[0] == 2
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials=0: give a whole number >= 1"),
+        (["hydra.sweeper.direction=up"], "hydra.sweeper.direction=up: use maximize or minimize"),
+        (["hydra.sweeper.sampler._target_=optuna.samplers.Nope"], "optuna.samplers.Nope"),
+    ],
+)
+def test_sweep_config_error_exits_2_before_any_trial(dltrain, overrides, expected):
+    result = dltrain("fit", "-m", "sweep=tpe", *overrides, "hydra.sweep.dir=s")
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert "Warning" not in result.stderr  # no report of an empty sweep
+    assert not list((dltrain.cwd / "s").glob("*/.hydra"))  # no trial ran

@@ -154,11 +154,14 @@ class OptunaSearch:
             raise ConfigError(
                 "nothing to search: give hydra.sweeper.params or key=choice(...) overrides."
             )
-        study = self._study(space)
         n_trials, n_jobs = (
             int(self.settings.get("n_trials", 20)),
-            max(1, int(self.settings.get("n_jobs", 1))),
+            int(self.settings.get("n_jobs", 1)),
         )
+        for key, value in (("n_trials", n_trials), ("n_jobs", n_jobs)):
+            if value < 1:
+                raise ConfigError(f"hydra.sweeper.{key}={value}: give a whole number >= 1.")
+        study = self._study(space)
         if self.grid_size is not None:
             n_trials = min(n_trials, self.grid_size)
         if n_jobs > 1 and not any(o.startswith("speed.threads=") for o in fixed):
