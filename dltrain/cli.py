@@ -44,7 +44,8 @@ examples:
 
 Your own configs: --config-dir DIR (or a dltrain/ folder in the working directory).
 Runs land in runs/<command>/<timestamp>/. Set DLTRAIN_DEBUG=1 for full tracebacks.
-exit codes: 0 success, 1 runtime failure, 2 usage or config error, 130 interrupted.
+exit codes: 0 success, 1 runtime failure, 2 usage or config error, 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM).
 """
 
 

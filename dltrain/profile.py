@@ -24,7 +24,7 @@ def profile(datamodule: Any) -> dict[str, Any]:
         split: dict(zip(names, torch.bincount(y, minlength=len(names)).tolist(), strict=True))
         for split, (_, y) in splits.items()
     }
-    train_counts = [c for c in counts["train"].values()]
+    train_counts = list(counts["train"].values())
     smallest = min(train_counts)
     report: dict[str, Any] = {
         "samples": {split: len(y) for split, (_, y) in splits.items()},

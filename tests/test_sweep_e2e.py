@@ -49,6 +49,22 @@ def test_random_search_resumes_its_study(dltrain):
     assert {"optim", "optim.lr", "data.batch_size", "regularization.dropout"} <= set(params)
 
 
+def test_a_trial_left_running_is_failed_only_in_the_sweeps_own_storage(dltrain):
+    sweep = dltrain.cwd / "s"
+    sweep.mkdir()
+    url = f"sqlite:///{sweep / 'optuna.db'}"
+    optuna.create_study(study_name="random", storage=url, direction="maximize").ask()  # killed
+    run = ("fit", "-m", "sweep=random", "trainer=smoke", "hydra.sweep.dir=s")
+    own = dltrain(*run, "hydra.sweeper.n_trials=2")
+    assert own.returncode == 0, own.stderr[-3000:]
+    assert [t.state.name for t in trials(sweep, "random")] == ["FAIL", "COMPLETE"]
+    optuna.load_study(study_name="random", storage=url).ask()  # a live trial of another machine
+    shared = dltrain(*run, "hydra.sweeper.n_trials=3", f"hydra.sweeper.storage='{url}'")
+    assert shared.returncode == 0, shared.stderr[-3000:]
+    states = [t.state.name for t in trials(sweep, "random")]
+    assert states == ["FAIL", "COMPLETE", "RUNNING", "COMPLETE"]
+
+
 @pytest.mark.slow
 def test_tpe_prunes_hopeless_trials(dltrain):
     result = dltrain("fit", "-m", "sweep=tpe", "hydra.sweeper.n_trials=8", "optim.lr=choice(1e-2,1e-7)",

@@ -133,7 +133,8 @@ def test_resume_needs_a_checkpoint(tmp_path):
 
 
 def test_finders_and_auto_values(dltrain):
-    lr = dltrain("find-lr", "lr_finder.num_training=30", "hydra.run.dir=lr")
+    # data.batch_size=auto sets the data up with a provisional size (it used to crash find-lr).
+    lr = dltrain("find-lr", "lr_finder.num_training=30", "data.batch_size=auto", "hydra.run.dir=lr")
     assert lr.returncode == 0, lr.stderr[-3000:]
     suggested = json.loads((dltrain.cwd / "lr" / "lr_finder.json").read_text())["suggested_lr"]
     assert 1e-6 <= suggested <= 1 and "dltrain fit optim.lr=" in lr.stdout

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -266,19 +268,13 @@ def check_writable(directory: str, key: str) -> None:
         )
 
 
-def _validate_or_stop(config: DictConfig) -> None:
+@contextmanager
+def _stop_on_error() -> Iterator[None]:
     # Any failure must stop the run: Hydra would turn an Exception into a warning and
     # carry on unchecked.
     try:
-        validate(config)
+        yield
     except Exception as error:
-        raise CarriedError(error) from error
-
-
-def _stop_unless_writable(config: DictConfig, key: str) -> None:
-    try:
-        check_writable(str(OmegaConf.select(config, key)), key)
-    except ConfigError as error:
         raise CarriedError(error) from error
 
 
@@ -289,12 +285,15 @@ class ValidateConfig(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _validate_or_stop(config)
-        _stop_unless_writable(config, "hydra.run.dir")
+        with _stop_on_error():
+            validate(config)
+            check_writable(str(config.hydra.run.dir), "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _validate_or_stop(config)
-        _stop_unless_writable(config, "hydra.sweep.dir")
+        with _stop_on_error():
+            validate(config)
+            check_writable(str(config.hydra.sweep.dir), "hydra.sweep.dir")
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _validate_or_stop(config)
+        with _stop_on_error():
+            validate(config)

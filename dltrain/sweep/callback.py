@@ -16,5 +16,5 @@ class SweepReport(Callback):
         from dltrain.sweep.report import write_report
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        if sweep_dir.is_dir() and any(sweep_dir.glob("*/.hydra/config.yaml")):
-            write_report(sweep_dir)  # a sweep that ran no job has nothing to report
+        if sweep_dir.is_dir():
+            write_report(sweep_dir)

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dltrain.console import console
 from dltrain.errors import ConfigError, DltrainError
-from dltrain.sweep.pruning import ENV_STORAGE, ENV_STUDY, ENV_TRIAL_ID
+from dltrain.sweep.pruning import ENV_STORAGE, ENV_STUDY, ENV_TRIAL_ID, build_pruner
 from dltrain.sweep.report import STATUS_FILE, write_report
 
 DIRECTIONS = {"max": "maximize", "min": "minimize", "maximize": "maximize", "minimize": "minimize"}
@@ -131,8 +131,7 @@ class OptunaSearch:
             self.grid_size = math.prod(len(choices) for choices in grid.values())
         else:
             sampler = instantiate(sampler_cfg) if sampler_cfg else None
-        pruner_cfg = self.settings.get("pruner")
-        pruner = instantiate(pruner_cfg) if pruner_cfg else optuna.pruners.NopPruner()
+        pruner = build_pruner(self.settings.get("pruner"))
         direction = DIRECTIONS.get(str(self.settings.get("direction", "maximize")))
         if direction is None:
             raise ConfigError(
@@ -141,9 +140,13 @@ class OptunaSearch:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(study_name=self.settings.get("study_name", "dltrain"), storage=storage,
                                     sampler=sampler, pruner=pruner, direction=direction, load_if_exists=True)  # fmt: skip
-        for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            # Left running by an interrupted sweep: nobody will finish it now.
-            study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
+        if not self.settings.get("storage"):
+            # Left running by an interrupted sweep: nobody will finish it now. (In a shared
+            # database, RUNNING trials may belong to other machines' live sweeps.)
+            for stale in study.get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+            ):
+                study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
         self.storage = storage
         return study
 

@@ -15,20 +15,28 @@ ENV_STUDY = "DLTRAIN_OPTUNA_STUDY"
 ENV_TRIAL_ID = "DLTRAIN_OPTUNA_TRIAL_ID"
 
 
+def build_pruner(pruner_cfg: Any) -> Any:
+    """The optuna pruner of a sweep's `pruner` config; null: never prune."""
+    import optuna
+    from hydra.utils import instantiate
+
+    return instantiate(pruner_cfg) if pruner_cfg else optuna.pruners.NopPruner()
+
+
 def pruning_callback(monitor: str) -> Any | None:
     """optuna-integration's Lightning pruning callback for this trial, or None outside a study."""
     if ENV_TRIAL_ID not in os.environ:
         return None
     import optuna
     from hydra.core.hydra_config import HydraConfig
-    from hydra.utils import instantiate
     from optuna_integration import PyTorchLightningPruningCallback
 
-    # The study's pruner is not stored with it: take the sweep's own (null: never prune).
+    # The study's pruner is not stored with it: take the sweep's own.
     pruner_cfg = HydraConfig.get().sweeper.get("pruner") if HydraConfig.initialized() else None
-    pruner = instantiate(pruner_cfg) if pruner_cfg else optuna.pruners.NopPruner()
     study = optuna.load_study(
-        study_name=os.environ[ENV_STUDY], storage=os.environ[ENV_STORAGE], pruner=pruner
+        study_name=os.environ[ENV_STUDY],
+        storage=os.environ[ENV_STORAGE],
+        pruner=build_pruner(pruner_cfg),
     )
     trial = optuna.trial.Trial(study, int(os.environ[ENV_TRIAL_ID]))
     return PyTorchLightningPruningCallback(trial, monitor=monitor)

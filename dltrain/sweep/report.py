@@ -15,7 +15,6 @@ from omegaconf import OmegaConf
 from rich.table import Table
 
 from dltrain.console import console
-from dltrain.errors import ConfigError
 
 STATUS_FILE = "trial.json"  # written by sweepers that know more (pruned, failed)
 
@@ -129,12 +128,9 @@ def write_plots(trials: list[dict[str, Any]], sweep_dir: Path) -> list[Path]:
     figure.savefig(out / "history.png", dpi=110)
     plt.close(figure)
     paths = [out / "history.png"]
-    keys = sorted({o.split("=", 1)[0] for t in done for o in t["_overrides"] if "=" in o})
-    for key in keys:
-        points = [
-            (dict(o.split("=", 1) for o in t["_overrides"] if "=" in o).get(key), t["value"])
-            for t in done
-        ]
+    swept = [dict(o.split("=", 1) for o in t["_overrides"] if "=" in o) for t in done]
+    for key in sorted({key for values in swept for key in values}):
+        points = [(values.get(key), t["value"]) for values, t in zip(swept, done, strict=True)]
         points = [(x, y) for x, y in points if x is not None]
         if len({x for x, _ in points}) < 2:
             continue
@@ -158,12 +154,10 @@ def write_plots(trials: list[dict[str, Any]], sweep_dir: Path) -> list[Path]:
 
 
 def write_report(sweep_dir: Path) -> dict[str, Any]:
-    """Write sweep_results.csv, best_config.yaml and plots; print the table."""
+    """Write sweep_results.csv, best_config.yaml and plots; print the table (none: no runs)."""
     trials = collect(sweep_dir)
     if not trials:
-        raise ConfigError(
-            f"{sweep_dir} holds no runs (no */.hydra/config.yaml): pass a multirun directory."
-        )
+        return {"trials": 0, "best": None, "plots": []}
     columns = ["number", "status", "overrides", "metric", "value", "test/acc", "test/f1", "seconds",
                "diagnosis", "run_dir"]  # fmt: skip
     with (sweep_dir / "sweep_results.csv").open("w", newline="") as file:

@@ -17,10 +17,14 @@ from dltrain.errors import ConfigError
 from dltrain.module import Classifier, Normalize
 from dltrain.schedules import make_scheduler
 
+# data.batch_size=auto: the data is set up with this size until the finder picks one.
+PROVISIONAL_BATCH_SIZE = 64
 
-def build_datamodule(data_cfg: DictConfig, **replacements: Any) -> InMemoryDataModule:
+
+def build_datamodule(data_cfg: DictConfig) -> InMemoryDataModule:
     """The data module, set up: its input shape and class names are known afterwards."""
-    datamodule = instantiate(data_cfg, _convert_="all", **replacements)
+    provisional = {"batch_size": PROVISIONAL_BATCH_SIZE} if data_cfg.batch_size == "auto" else {}
+    datamodule = instantiate(data_cfg, _convert_="all", **provisional)
     datamodule.setup("fit")
     return datamodule
 

@@ -17,8 +17,7 @@ def main(cfg: DictConfig) -> int:
     from dltrain.tasks.fit import build_model, quiet_lightning
 
     quiet_lightning()
-    provisional = {"batch_size": 64} if cfg.data.batch_size == "auto" else {}
-    datamodule = build_datamodule(cfg.data, **provisional)
+    datamodule = build_datamodule(cfg.data)
     found = find_batch_size(cfg, build_model(cfg, datamodule), datamodule)
     write_json(Path(cfg.paths.run_dir) / "batch_size.json", found)
     console.print(f"largest batch size: {found['batch_size']} (bounded by {found['limit']})")

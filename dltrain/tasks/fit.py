@@ -115,9 +115,7 @@ def main(cfg: DictConfig) -> float:
         torch.set_num_threads(int(cfg.speed.threads))
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)  # Hydra made it already, `dltrain check` did not
-    # With data.batch_size=auto the data is set up with a provisional size; the finder sets it.
-    provisional = {"batch_size": 64} if cfg.data.batch_size == "auto" else {}
-    datamodule = build_datamodule(cfg.data, **provisional)
+    datamodule = build_datamodule(cfg.data)
     thresholds = Thresholds(**OmegaConf.to_container(cfg.diagnosis))
     data_profile = profile(datamodule)
     choose_auto_values(cfg, datamodule, run_dir)
@@ -153,7 +151,6 @@ def main(cfg: DictConfig) -> float:
             metrics["class_names"],
             run_dir / "plots" / "confusion_matrix.png",
         )
-    if trainer.is_global_zero:
         show_metrics(
             {**val, **test}, title=f"best checkpoint ({cfg.monitor.metric}) on held-out data"
         )

@@ -17,5 +17,8 @@ def main(args: list[str]) -> int:
     for folder in args:
         if not Path(folder).is_dir():
             raise ConfigError(f"{folder}: no such directory.")
-        write_report(Path(folder))
+        if not write_report(Path(folder))["trials"]:
+            raise ConfigError(
+                f"{folder} holds no runs (no */.hydra/config.yaml): pass a multirun directory."
+            )
     return 0
