@@ -89,7 +89,8 @@ class RngState(Callback):
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a temporary file, then renames it into place: a crash or a
-    kill -9 in the middle of a write leaves the previous checkpoint whole."""
+    kill -9 in the middle of a write leaves the previous checkpoint whole. Reads every
+    checkpoint as data only (dltrain.checkpoints), whatever Lightning asks for."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
@@ -98,6 +99,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         partial = target.with_name(f".{target.name}.partial")
         super().save_checkpoint(checkpoint, partial, storage_options)
         os.replace(partial, target)
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        from dltrain.checkpoints import load_checkpoint
+
+        return load_checkpoint(
+            path, map_location=map_location if map_location is not None else "cpu"
+        )
 
 
 class SaveOnInterrupt(Callback):

@@ -29,6 +29,12 @@ SchedulerFactory = Callable[[torch.optim.Optimizer, int], Any]
 FAST = {"validate_args": False}
 
 
+# Every metric a classification run logs: what monitor.metric may name.
+LOGGED_METRICS = (
+    "val/acc", "val/f1", "val/precision", "val/recall", "val/loss", "train/acc", "train/loss",
+)  # fmt: skip
+
+
 def scores(num_classes: int, average: str = "macro") -> MetricCollection:
     """Precision, recall and F1 (macro by default), plus accuracy when averaged."""
     metrics = {

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from dltrain.checkpoints import unsafe_globals
 from tests.conftest import REPO, read_metrics, run_dirs
 from tests.datasets import write_cifar10, write_csv, write_image_folder, write_mnist
 
@@ -18,6 +19,8 @@ def assert_multirun(dltrain, *args, jobs: int):
     for job in found:
         metrics = read_metrics(job)
         assert 0 <= metrics["test/acc"] <= 1 and len(metrics["test/confusion_matrix"]) >= 2
+        for checkpoint in ("best.ckpt", "last.ckpt"):  # data only: weights_only loading reads it
+            assert unsafe_globals(job / "checkpoints" / checkpoint) == [], (job, checkpoint)
     return found
 
 

@@ -40,6 +40,7 @@ def test_report_rebuilds_an_interrupted_sweep(dltrain):
     )
     sweep = dltrain.cwd / "sweep"
     (sweep / "1" / "metrics.json").unlink()  # as if the second trial had been killed
+    (sweep / "1" / "trial.json").unlink()
     (sweep / "sweep_results.csv").unlink()
     result = dltrain("report", "sweep")
     assert result.returncode == 0, result.stderr[-3000:]

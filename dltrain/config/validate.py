@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dltrain.errors import CarriedError, ConfigError
+from dltrain.errors import CarriedError, ConfigError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,8 @@ def _check_cross_field(cfg: DictConfig) -> None:
             f"sched.warmup={sched.warmup} cannot precede a schedule driven by a monitored"
             " metric (sched=plateau): set sched.warmup=0."
         )
+    _check_monitor(cfg)
+    _check_imbalance(cfg.get("data"))
     loss = cfg.get("loss")
     weights = loss.get("class_weights") if isinstance(loss, DictConfig) else None
     if weights is not None and weights != "balanced":
@@ -209,6 +211,33 @@ def _check_cross_field(cfg: DictConfig) -> None:
                 f"loss.class_weights={values} is not allowed: use null, balanced, or a list"
                 " of positive numbers, one per class."
             )
+
+
+def _check_monitor(cfg: DictConfig) -> None:
+    """monitor.metric must be a metric the run logs, or it fails only after the first epoch."""
+    from dltrain.module import LOGGED_METRICS
+
+    monitor = cfg.get("monitor")
+    metric = monitor.get("metric") if isinstance(monitor, DictConfig) else None
+    if isinstance(metric, str) and metric not in LOGGED_METRICS:
+        raise ConfigError(
+            f"monitor.metric={metric} is not a metric this run logs.{did_you_mean(metric, list(LOGGED_METRICS))}"
+            f" Logged metrics: {', '.join(LOGGED_METRICS)}."
+        )
+
+
+def _check_imbalance(data: Any) -> None:
+    """data.imbalance is null or {classes: [class ids], keep: fraction}."""
+    if not isinstance(data, DictConfig) or data.get("imbalance") is None:
+        return
+    imbalance = data.imbalance
+    keys = set(imbalance.keys()) if isinstance(imbalance, DictConfig) else None
+    if keys != {"classes", "keep"}:
+        raise ConfigError(
+            f"data.imbalance={OmegaConf.to_container(imbalance) if OmegaConf.is_config(imbalance) else imbalance}"
+            " is not allowed: give {classes: [class ids], keep: fraction}, e.g."
+            " data.imbalance='{classes: [0, 1], keep: 0.1}', or null."
+        )
 
 
 def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:

@@ -3,13 +3,13 @@
 Hydra's sweep syntax maps to optuna distributions: choice(...) -> categorical,
 range(a, b[, step]) -> integer (or categorical for floats), interval(a, b) -> float,
 int(interval(a, b)) -> integer, tag(log, ...) -> log scale. The study lives in a storage
-(SQLite in the sweep directory by default), so running the same sweep again continues
-it; a trial that raises is recorded as failed, a pruned one as pruned.
+(a file in the sweep directory by default, see dltrain.sweep.storage), so
+running the same sweep again continues it; a trial that raises is recorded as failed,
+a pruned one as pruned.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -23,9 +23,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dltrain.console import console
-from dltrain.errors import ConfigError, DltrainError
+from dltrain.errors import ConfigError
+from dltrain.sweep.jobs import FailureBudget, failed, job_folder, record, sweep_lock
 from dltrain.sweep.pruning import ENV_STORAGE, ENV_STUDY, ENV_TRIAL_ID, build_pruner
-from dltrain.sweep.report import STATUS_FILE, write_report
+from dltrain.sweep.storage import create_study, default_storage, mask, study_lock
 
 DIRECTIONS = {"max": "maximize", "min": "minimize", "maximize": "maximize", "minimize": "minimize"}
 FINISHED = (
@@ -102,35 +103,39 @@ class OptunaSearch:
     ) -> None:
         self.settings = settings
         self.config = config
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
+        parallel = int(settings.get("n_jobs", 1)) > 1
+        self.storage = settings.get("storage") or default_storage(self.sweep_dir, parallel)
+        self.masked_storage = mask(self.storage)
+        hide_storage(config, self.masked_storage)  # before the launcher writes multirun.yaml
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
-        self.sweep_dir = Path(str(config.hydra.sweep.dir))
         self.grid_size: int | None = None
 
-    def _study(self, space: dict) -> optuna.Study:
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        storage = self.settings.get("storage") or f"sqlite:///{self.sweep_dir.resolve()}/optuna.db"
+    def _sampler(self, space: dict) -> Any:
         sampler_cfg = OmegaConf.create(self.settings.get("sampler") or {})
-        if str(sampler_cfg.get("_target_", "")).endswith("GridSampler"):
-            grid = {
-                k: list(d.choices)
-                for k, d in space.items()
-                if isinstance(d, optuna.distributions.CategoricalDistribution)
-            }
-            if len(grid) != len(space):
-                raise ConfigError(
-                    "the grid sampler needs choice(...) or range(...) for every swept key."
-                )
-            kwargs = {
-                k: v
-                for k, v in OmegaConf.to_container(sampler_cfg, resolve=True).items()
-                if k != "_target_"
-            }
-            sampler = AskTellGridSampler(search_space=grid, **kwargs)
-            self.grid_size = math.prod(len(choices) for choices in grid.values())
-        else:
-            sampler = instantiate(sampler_cfg) if sampler_cfg else None
+        if not str(sampler_cfg.get("_target_", "")).endswith("GridSampler"):
+            return instantiate(sampler_cfg) if sampler_cfg else None
+        grid = {
+            k: list(d.choices)
+            for k, d in space.items()
+            if isinstance(d, optuna.distributions.CategoricalDistribution)
+        }
+        if len(grid) != len(space):
+            raise ConfigError(
+                "the grid sampler needs choice(...) or range(...) for every swept key."
+            )
+        kwargs = {
+            k: v
+            for k, v in OmegaConf.to_container(sampler_cfg, resolve=True).items()
+            if k != "_target_"
+        }
+        self.grid_size = math.prod(len(choices) for choices in grid.values())
+        return AskTellGridSampler(search_space=grid, **kwargs)
+
+    def _study(self, space: dict) -> optuna.Study:
+        sampler = self._sampler(space)
         pruner = build_pruner(self.settings.get("pruner"))
         direction = DIRECTIONS.get(str(self.settings.get("direction", "maximize")))
         if direction is None:
@@ -138,20 +143,20 @@ class OptunaSearch:
                 f"hydra.sweeper.direction={self.settings.get('direction')}: use maximize or minimize."
             )
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(study_name=self.settings.get("study_name", "dltrain"), storage=storage,
-                                    sampler=sampler, pruner=pruner, direction=direction, load_if_exists=True)  # fmt: skip
+        study = create_study(self.storage, study_name=self.settings.get("study_name", "dltrain"),
+                             sampler=sampler, pruner=pruner, direction=direction)  # fmt: skip
         if not self.settings.get("storage"):
-            # Left running by an interrupted sweep: nobody will finish it now. (In a shared
-            # database, RUNNING trials may belong to other machines' live sweeps.)
+            # Left running by a killed sweep of this directory (the sweep lock says no other
+            # process uses it now). In a shared database, RUNNING trials may be other
+            # machines' live ones: left alone.
             for stale in study.get_trials(
                 deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
             ):
                 study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
-        self.storage = storage
         return study
 
     def run(self, arguments: list[str]) -> list:
-        """Run trials until the study holds n_trials finished ones."""
+        """Run trials until the study holds n_trials (all machines together)."""
         space, fixed = search_space(dict(self.settings.get("params") or {}), arguments)
         if not space:
             raise ConfigError(
@@ -164,25 +169,43 @@ class OptunaSearch:
         for key, value in (("n_trials", n_trials), ("n_jobs", n_jobs)):
             if value < 1:
                 raise ConfigError(f"hydra.sweeper.{key}={value}: give a whole number >= 1.")
+        budget = FailureBudget(n_trials, float(self.settings.get("max_failure_rate", 0.5)))
+        with sweep_lock(self.sweep_dir):
+            results = self._loop(space, fixed, n_trials, n_jobs, budget)
+            budget.finish(self.sweep_dir)
+        return results
+
+    def _loop(
+        self, space: dict, fixed: list[str], n_trials: int, n_jobs: int, budget: FailureBudget
+    ) -> list:
         study = self._study(space)
         if self.grid_size is not None:
             n_trials = min(n_trials, self.grid_size)
         if n_jobs > 1 and not any(o.startswith("speed.threads=") for o in fixed):
             # Parallel trials share the cores: one busy torch thread per core at most.
             fixed.append(f"speed.threads={max(1, (os.cpu_count() or 1) // n_jobs)}")
+        if self.masked_storage != self.storage:
+            fixed.append(f"hydra.sweeper.storage='{self.masked_storage}'")  # each job's hydra.yaml
+        # Every launcher's jobs inherit this process's environment; see dltrain.sweep.pruning.
+        os.environ[ENV_STORAGE] = self.storage
         done = len(study.get_trials(deepcopy=False, states=FINISHED))
         console.print(
-            f"optuna study '{study.study_name}' in {self.storage}: {done} trials done, running {max(0, n_trials - done)} more"
+            f"optuna study '{study.study_name}' in {self.masked_storage}: {done} trials done,"
+            f" running up to {max(0, n_trials - done)} more"
         )
-        failures, results = 0, []
-        while done < n_trials:
-            batch = [study.ask(space) for _ in range(min(n_jobs, n_trials - done))]
+        results = []
+        while not budget.exceeded:
+            # Claimed under the study lock: machines sharing the study never overshoot n_trials.
+            with study_lock(self.storage):
+                count = min(n_jobs, n_trials - len(study.get_trials(deepcopy=False)))
+                batch = [study.ask(space) for _ in range(count)]
+            if not batch:
+                break
             jobs = [
                 tuple(
                     [
                         *fixed,
                         *(f"{k}={_format(v)}" for k, v in trial.params.items()),
-                        f"+hydra.job.env_set.{ENV_STORAGE}='{self.storage}'",
                         f"+hydra.job.env_set.{ENV_STUDY}={study.study_name}",
                         f"+hydra.job.env_set.{ENV_TRIAL_ID}={trial._trial_id}",
                     ]
@@ -191,26 +214,12 @@ class OptunaSearch:
             ]
             returns = self.launcher.launch(jobs, initial_job_idx=batch[0].number)
             for trial, job in zip(batch, returns, strict=True):
-                failures += self._tell(study, trial, job)
+                budget.count(self._tell(study, trial, job))
                 results.append(job)
-            done += len(batch)
-            if failures > float(self.settings.get("max_failure_rate", 0.5)) * n_trials:
-                break  # more failures than the sweep allows for its planned trials
-        if failures:
-            write_report(self.sweep_dir)
-            raise DltrainError(
-                f"{failures} of {done} trials failed (their errors are in {STATUS_FILE} of each trial's"
-                f" directory and in sweep_results.csv under {self.sweep_dir})."
-            )
         return results
 
-    def _tell(self, study: optuna.Study, trial: optuna.trial.Trial, job: Any) -> int:
-        """Record a finished job in the study; 1 when it failed."""
-        folder = (
-            Path(str(job.hydra_cfg.hydra.runtime.output_dir))
-            if job.hydra_cfg
-            else self.sweep_dir / str(trial.number)
-        )
+    def _tell(self, study: optuna.Study, trial: optuna.trial.Trial, job: Any) -> dict:
+        """Record a finished job in the study and its trial.json; return its status."""
         try:
             value = float(job.return_value)
         except optuna.TrialPruned as pruned:
@@ -223,10 +232,25 @@ class OptunaSearch:
             }
         except Exception as error:  # any failure of a trial is recorded; the sweep goes on
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            status = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+            status = failed(error)
         else:
             study.tell(trial, value)
             status = {"status": "complete", "value": value}
-        if folder.is_dir():
-            (folder / STATUS_FILE).write_text(json.dumps(status, indent=2) + "\n")
-        return int(status["status"] == "failed")
+        record(job_folder(job, self.sweep_dir, trial.number), status)
+        return status
+
+
+def hide_storage(config: DictConfig, masked: str) -> None:
+    """Replace the storage URL (its password) in the sweep's config and recorded overrides."""
+    from omegaconf import open_dict, read_write
+
+    hydra = config.hydra
+    with read_write(hydra), open_dict(hydra):
+        if hydra.sweeper.get("storage"):
+            hydra.sweeper.storage = masked
+        hydra.overrides.hydra = [
+            f"hydra.sweeper.storage='{masked}'"
+            if o.lstrip("+").startswith("hydra.sweeper.storage=")
+            else o
+            for o in hydra.overrides.hydra
+        ]

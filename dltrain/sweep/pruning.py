@@ -1,8 +1,10 @@
 """The pruning callback a trial of dltrain's optuna sweeper adds to its Trainer.
 
-The sweeper tells each job its study and trial through environment variables that
-Hydra sets for that job only (hydra.job.env_set), so nothing of it enters the run's
-config or its re-runnable overrides.
+The sweeper tells each job its study and trial through environment variables, so
+nothing of it enters the run's config or its re-runnable overrides: the trial through
+hydra.job.env_set (that job only), the storage through the sweeper's own environment,
+which every launcher's job processes inherit (a storage URL may hold a password, and
+env_set values are written into each job's .hydra/hydra.yaml).
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ def pruning_callback(monitor: str) -> Any | None:
 
     # The study's pruner is not stored with it: take the sweep's own.
     pruner_cfg = HydraConfig.get().sweeper.get("pruner") if HydraConfig.initialized() else None
+    from dltrain.sweep.storage import open_storage
+
     study = optuna.load_study(
         study_name=os.environ[ENV_STUDY],
-        storage=os.environ[ENV_STORAGE],
+        storage=open_storage(os.environ[ENV_STORAGE]),
         pruner=build_pruner(pruner_cfg),
     )
     trial = optuna.trial.Trial(study, int(os.environ[ENV_TRIAL_ID]))

@@ -15,8 +15,12 @@ def find_lr(cfg: DictConfig, module: Any, datamodule: Any, plot: Path | None = N
     import lightning as L
     from lightning.pytorch.tuner import Tuner
 
+    from dltrain.callbacks import AtomicCheckpointIO
+
     settings = cfg.lr_finder
     trainer = L.Trainer(
+        # The range test saves and restores the model through a checkpoint: read as data only.
+        plugins=[AtomicCheckpointIO()],
         accelerator=cfg.trainer.get("accelerator", "auto"),
         devices=1,
         # The range test stops itself after num_training steps, however many epochs they span.
@@ -120,9 +124,12 @@ def _lightning_batch_size_search(cfg: DictConfig, module: Any, datamodule: Any, 
     import lightning as L
     from lightning.pytorch.tuner import Tuner
 
+    from dltrain.callbacks import AtomicCheckpointIO
+
+    # The search saves and restores the model through a checkpoint: read as data only.
     trainer = L.Trainer(accelerator="auto", devices=1, max_epochs=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
-                        default_root_dir=cfg.paths.run_dir)  # fmt: skip
+                        plugins=[AtomicCheckpointIO()], default_root_dir=cfg.paths.run_dir)  # fmt: skip
     size = Tuner(trainer).scale_batch_size(
         module, datamodule=datamodule, mode="power", max_trials=25
     )

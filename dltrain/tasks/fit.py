@@ -103,6 +103,21 @@ def choose_auto_values(cfg: DictConfig, datamodule: Any, run_dir: Path) -> None:
         console.print(f"optim.lr=auto → {cfg.optim.lr} (plot: plots/lr_finder.png)")
 
 
+def resume_checkpoint(cfg: DictConfig) -> Path | None:
+    """The checkpoint `fit resume=` continues from (ckpt_path=, else last.ckpt), checked first."""
+    if not cfg.get("resume"):
+        return None
+    from dltrain.checkpoints import check_local, load_checkpoint
+
+    run = Path(cfg.resume)
+    path = check_local(cfg.ckpt_path) if cfg.get("ckpt_path") else run / "checkpoints" / "last.ckpt"
+    other = "best.ckpt" if path.name == "last.ckpt" else "last.ckpt"
+    load_checkpoint(
+        path, hint=f" Resume from another one: ckpt_path={run / 'checkpoints' / other}."
+    )
+    return path
+
+
 def main(cfg: DictConfig) -> float:
     """Run the fit task; return the best value of `monitor.metric` for Hydra sweepers."""
     from dltrain.sweep.pruning import pruned_under_ddp
@@ -115,6 +130,7 @@ def main(cfg: DictConfig) -> float:
         torch.set_num_threads(int(cfg.speed.threads))
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)  # Hydra made it already, `dltrain check` did not
+    resume_from = resume_checkpoint(cfg)
     datamodule = build_datamodule(cfg.data)
     thresholds = Thresholds(**OmegaConf.to_container(cfg.diagnosis))
     data_profile = profile(datamodule)
@@ -128,8 +144,7 @@ def main(cfg: DictConfig) -> float:
 
     module = build_model(cfg, datamodule)
     trainer = build_trainer(cfg)
-    resume_from = Path(cfg.resume) / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     if pruned_under_ddp(trainer):
         return float("nan")  # another rank of a pruned trial: rank 0 reports it to the study
     # Taken before evaluating: loading the best checkpoint restores the callbacks' older state.
@@ -139,8 +154,12 @@ def main(cfg: DictConfig) -> float:
 
     checkpoint = trainer.checkpoint_callback
     best = "best" if checkpoint is not None and checkpoint.best_model_path else None
-    val = trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
-    test = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
+    val = trainer.validate(
+        module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
+    )[0]
+    test = trainer.test(
+        module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
+    )[0]
     metrics = test_report({**val, **test}, module.test_report, datamodule.class_names)
     metrics["diagnosis"] = diagnose(history, metrics, thresholds, data_profile["imbalance_ratio"])
     if trainer.is_global_zero:

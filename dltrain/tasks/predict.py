@@ -64,7 +64,10 @@ def read_inputs(
         x = read_table(path, config, input_shape)
         return [f"{path}:row{i + 1}" for i in range(len(x))], x
     if suffix == ".npy":
-        array = np.load(path, allow_pickle=False)
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:
+            raise DataError(f"input={path} is not a readable .npy array ({error}).") from None
         if tuple(array.shape) == tuple(input_shape):
             array = array[None]
         if tuple(array.shape[1:]) != tuple(input_shape):

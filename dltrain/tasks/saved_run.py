@@ -55,8 +55,12 @@ def resume_arguments(args: list[str]) -> list[str]:
     if not given:
         return args
     run = find_run(given[-1].split("=", 1)[1])
-    if not (run / "checkpoints" / "last.ckpt").is_file():
-        raise ConfigError(f"resume={run}: no checkpoints/last.ckpt there to resume from.")
+    own_checkpoint = any(a.startswith("ckpt_path=") for a in args)
+    if not own_checkpoint and not (run / "checkpoints" / "last.ckpt").is_file():
+        raise ConfigError(
+            f"resume={run}: no checkpoints/last.ckpt there to resume from; pass"
+            " ckpt_path=<file> to resume from another checkpoint."
+        )
     new_keys = {_override_key(a) for a in args}
     saved = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
     kept = [
@@ -67,22 +71,26 @@ def resume_arguments(args: list[str]) -> list[str]:
 
 
 def checkpoint_path(run: Path, ckpt_path: str | None) -> Path:
-    """ckpt_path= if given, else the run's best checkpoint."""
-    path = Path(ckpt_path) if ckpt_path else run / "checkpoints" / "best.ckpt"
+    """ckpt_path= if given, else the run's best checkpoint; checked to load as data."""
+    from dltrain.checkpoints import check_local, load_checkpoint
+
+    path = check_local(ckpt_path) if ckpt_path else run / "checkpoints" / "best.ckpt"
     if not path.is_file():
         raise ConfigError(
             f"no checkpoint at {path}: the run may not have finished an epoch;"
             " pass ckpt_path=<file> to use another one (e.g. checkpoints/last.ckpt)."
         )
+    load_checkpoint(path, hint=" Pass ckpt_path=<file> to use another checkpoint of the run.")
     return path
 
 
 def load_classifier(config: DictConfig, ckpt: Path):
     """The trained model of a checkpoint, in eval mode: raw inputs in, logits out."""
+    from dltrain.checkpoints import load_checkpoint
     from dltrain.module import Classifier, Normalize
     from dltrain.tasks.build import build_net
 
-    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint(ckpt)
     info = checkpoint.get("dltrain")
     if not info or info.get("input_shape") is None:
         raise ConfigError(

@@ -34,7 +34,9 @@ def main(cfg: DictConfig) -> float:
         config, datamodule, build_net(config.model, datamodule.input_shape, datamodule.num_classes)
     )
     trainer = build_evaluation_trainer(config)
-    test = trainer.test(module, datamodule=datamodule, ckpt_path=str(ckpt), verbose=False)[0]
+    test = trainer.test(
+        module, datamodule=datamodule, ckpt_path=str(ckpt), verbose=False, weights_only=True
+    )[0]
     metrics = test_report(test, module.test_report, datamodule.class_names)
     out = Path(cfg.paths.run_dir)
     write_json(out / "metrics.json", {**metrics, "run": str(run), "checkpoint": str(ckpt)})
