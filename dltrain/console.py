@@ -59,6 +59,13 @@ def show_profile(report: dict[str, Any], warnings: list[str]) -> None:
     if report.get("train_min") is not None:
         facts.append(f"training values {report['train_min']:.3g} .. {report['train_max']:.3g}")
     console.print("  " + " · ".join(facts))
+    if report.get("columns"):
+        shown = []
+        for name, column in report["columns"].items():
+            kind = "numeric" if column["kind"] == "numeric" else f"{column['categories']} categories"
+            gaps = f", {column['missing']} missing" if column["missing"] else ""
+            shown.append(f"{name} ({kind}{gaps})")
+        console.print("  columns: " + ", ".join(shown))
     for warning in warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 

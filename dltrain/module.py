@@ -85,12 +85,16 @@ class Classifier(L.LightningModule):
         label_smoothing: float = 0.0,
         class_weights: Tensor | None = None,
         augmentation: nn.Module | None = None,
-        normalize: Normalize | None = None,
+        normalize: nn.Module | None = None,
         input_shape: tuple[int, ...] | None = None,
         class_names: list[str] | None = None,
         channels_last: bool = False,
+        data_description: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        # Plain data (the data's kind, a table's columns and vocabularies) that predict needs
+        # to turn raw inputs into the model's input; kept in every checkpoint.
+        self.data_description = dict(data_description or {"kind": "tensor"})
         # NHWC convolutions: measured 1.5x faster on x86 CPUs (benchmarks/overhead.py).
         self.channels_last = channels_last
         if channels_last:
@@ -150,7 +154,11 @@ class Classifier(L.LightningModule):
         return batch
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["dltrain"] = {"input_shape": self.input_shape, "class_names": self.class_names}
+        checkpoint["dltrain"] = {
+            "input_shape": self.input_shape,
+            "class_names": self.class_names,
+            "data": self.data_description,
+        }
 
     def weights(self) -> list[nn.Parameter]:
         """The parameters that L1 and weight decay apply to: no biases, no norm parameters."""

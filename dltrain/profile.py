@@ -31,19 +31,26 @@ def profile(datamodule: Any) -> dict[str, Any]:
         "class_counts": counts,
         "imbalance_ratio": (max(train_counts) / smallest) if smallest else float("inf"),
         "input_shape": list(datamodule.input_shape),
-        "train_mean": datamodule.mean.flatten().tolist(),
-        "train_std": datamodule.std.flatten().tolist(),
     }
+    if datamodule.mean is not None:
+        report["train_mean"] = datamodule.mean.flatten().tolist()
+        report["train_std"] = datamodule.std.flatten().tolist()
+    description = datamodule.describe()
+    if description["kind"] == "table":
+        report["columns"] = table_columns(description["schema"], splits["train"][0])
     x_train = datamodule.splits["train"][0]
     x_test = datamodule.splits["test"][0]
     if isinstance(x_train, Tensor):
         for split, (x, _) in splits.items():
-            bad = int((~torch.isfinite(x)).sum())
+            # Tables mark missing values with NaN, which the model imputes; inf is never allowed.
+            bad = int((torch.isinf(x) if datamodule.allows_missing else ~torch.isfinite(x)).sum())
             if bad:
                 raise DataError(
                     f"the {split} split has {bad} non-finite input values (NaN or inf): clean the data first."
                 )
-        report["train_min"], report["train_max"] = float(x_train.min()), float(x_train.max())
+        finite = x_train[torch.isfinite(x_train)]
+        report["train_min"] = float(finite.min()) if finite.numel() else None
+        report["train_max"] = float(finite.max()) if finite.numel() else None
         report["duplicates_train_test"] = (
             len(_fingerprints(x_train) & _fingerprints(x_test))
             if isinstance(x_test, Tensor)
@@ -53,6 +60,18 @@ def profile(datamodule: Any) -> dict[str, Any]:
         # File-backed data is read lazily; value range and duplicates are not scanned.
         report["train_min"] = report["train_max"] = report["duplicates_train_test"] = None
     return report
+
+
+def table_columns(schema: dict[str, Any], x_train: Tensor) -> dict[str, Any]:
+    """Per column of a table: its inferred kind, missing training values, categories."""
+    columns: dict[str, Any] = {}
+    for i, name in enumerate(schema["numeric"]):
+        columns[name] = {"kind": "numeric", "missing": int(torch.isnan(x_train[:, i]).sum())}
+    offset = len(schema["numeric"])
+    for j, (name, values) in enumerate(schema["categories"].items()):
+        missing = int((x_train[:, offset + j] == 0).sum())
+        columns[name] = {"kind": "categorical", "categories": len(values), "missing": missing}
+    return columns
 
 
 def warnings_for(report: dict[str, Any], imbalance_ratio: float) -> list[str]:

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from dltrain.data.cifar import Cifar10DataModule
-from dltrain.data.csv_table import CsvDataModule
 from dltrain.data.download import download
 from dltrain.data.idx import FashionMnistDataModule, MnistDataModule, read_idx
 from dltrain.data.image_folder import ImageFolderDataModule
 from dltrain.data.synthetic import SyntheticDataModule
+from dltrain.data.table import TableDataModule as CsvDataModule
 from dltrain.errors import DataError
 from tests.datasets import (
     idx_bytes,
@@ -131,8 +131,18 @@ def test_csv_integer_labels_sort_numerically(tmp_path):
     "content, message",
     [
         ("a,b\n1,2\n", "no label column 'label'"),
-        ("a,label\n1,x\nfoo,y\n", "column 'a' holds 'foo', not a number"),
-        ("a,label\n1,x\n,y\n", "column 'a' has a missing value"),
+        ("a,lable\n1,2\n", "Did you mean 'lable'"),
+        ("a,label\n" + "1,x\n" * 40, "one class only"),
+        ("a,label\n" + "".join(f"{i},{i * 0.37:.3f}\n" for i in range(60)), "problem=regression"),
+        (
+            "a,b,label\n" + "".join(f"{i},,{i % 2}\n" for i in range(60)),
+            "column 'b'.*empty in every training row",
+        ),
+        (
+            "id,a,label\n" + "".join(f"u{i},{i},{i % 2}\n" for i in range(60)),
+            "looks like an id.*data.drop=\\[id\\]",
+        ),
+        ("a,label\n1,x\n2,y\n", "cannot make a stratified split"),
     ],
 )
 def test_csv_errors_name_the_column(tmp_path, content, message):

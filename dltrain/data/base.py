@@ -15,10 +15,10 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from dltrain.errors import DataError
+from dltrain.errors import ConfigError, DataError
 
 
 @dataclass
@@ -221,8 +221,14 @@ class InMemoryDataModule(L.LightningDataModule):
         download: bool = False,
         imbalance: dict | None = None,
         hflip: float = 0.0,
+        test_path: str | None = None,
     ) -> None:
         super().__init__()
+        # The user's own held-out file, read like data.path: no test split is cut then.
+        self.test_path = test_path
+        from dltrain.problems import Classification
+
+        self.problem = Classification()
         # The horizontal-flip probability that suits this data; augment configs read it.
         self.hflip = hflip
         self.batch_size = batch_size
@@ -239,13 +245,38 @@ class InMemoryDataModule(L.LightningDataModule):
         """All samples of the source."""
         raise NotImplementedError
 
+    def read(self, path: str) -> Samples:
+        """The samples of one file or folder (file-backed sources: data.path, data.test_path)."""
+        raise ConfigError(f"data.test_path is not supported by {type(self).__name__}.")
+
+    def prepare(self, samples: Samples, train: Tensor) -> Samples:
+        """Turn loaded samples into tensors, fitting what it needs on the training rows only."""
+        return samples
+
+    def _read_test_file(self, class_names: list[str]) -> tuple[Tensor | Dataset, Tensor]:
+        """data.test_path, its labels mapped onto the training file's classes by name."""
+        test = self.read(self.test_path)
+        if not class_names:  # a continuous target
+            return test.x, test.y
+        unknown = sorted(set(test.class_names) - set(class_names))
+        if unknown:
+            raise DataError(
+                f"data.test_path={self.test_path} has classes the training data lacks:"
+                f" {', '.join(unknown[:5])} (training classes: {', '.join(class_names)})."
+            )
+        ids = torch.tensor([class_names.index(name) for name in test.class_names])
+        return test.x, ids[test.y]
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
         samples = self.load()
+        if self.test_path:
+            samples.test = self._read_test_file(samples.class_names)
         self.class_names = samples.class_names
         held_out = None if samples.test is not None else self.test_fraction
-        index = stratified_split(samples.y, self.val_fraction, held_out, self.seed)
+        strata = self.problem.strata(samples.y)
+        index = stratified_split(strata, self.val_fraction, held_out, self.seed)
         if self.imbalance:
             # Only the training data is skewed: validation and test stay representative.
             index["train"] = keep_fraction_of_classes(
@@ -255,6 +286,7 @@ class InMemoryDataModule(L.LightningDataModule):
                 self.imbalance["keep"],
                 self.seed,
             )
+        samples = self.prepare(samples, index["train"])
         self.splits = {name: self._subset(samples.x, samples.y, ids) for name, ids in index.items()}
         if samples.test is not None:
             self.splits["test"] = samples.test
@@ -266,7 +298,9 @@ class InMemoryDataModule(L.LightningDataModule):
                 f" (data.batch_size={self.batch_size}): lower data.batch_size or use more data."
             )
         train_x = samples.x
-        if isinstance(train_x, Tensor):
+        if self.allows_missing:
+            self.mean = self.std = None  # its own preprocess() fits what it needs
+        elif isinstance(train_x, Tensor):
             self.mean, self.std = normalization_stats(train_x[index["train"]])
         else:
             self.mean, self.std = _dataset_stats(train_x, index["train"], self.batch_size)
@@ -276,6 +310,8 @@ class InMemoryDataModule(L.LightningDataModule):
         return (x[ids] if isinstance(x, Tensor) else LabeledSubset(x, y[ids], ids)), y[ids]
 
     def _check_splits(self) -> None:
+        if not self.problem.has_classes:
+            return
         for name, (_, y) in self.splits.items():
             missing = sorted(set(range(self.num_classes)) - set(torch.unique(y).tolist()))
             if missing:
@@ -340,6 +376,24 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> Any:
         return self._loader("test")
+
+    # Whether inputs may hold NaN for missing values (tables); preprocess() then handles them.
+    allows_missing = False
+
+    def preprocess(self) -> nn.Module:
+        """The model's first step on raw inputs, fitted on the training split: (x - mean) / std."""
+        from dltrain.module import Normalize
+
+        return Normalize(self.mean, self.std)
+
+    def net_inputs(self) -> dict[str, Any]:
+        """What the net needs from the data besides the class count: its input shape (and,
+        for tables with categorical columns, their cardinalities)."""
+        return {"input_shape": self.input_shape}
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data a checkpoint keeps to rebuild the preprocessing and read raw inputs."""
+        return {"kind": "tensor"}
 
     def state_dict(self) -> dict:
         """Saved in every checkpoint: what predicting on new inputs needs."""

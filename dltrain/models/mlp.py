@@ -1,17 +1,41 @@
-"""A multilayer perceptron on the flattened input."""
+"""A multilayer perceptron on the flattened input (with embeddings for table categories)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
 
+class CategoryEmbeddings(nn.Module):
+    """The last len(categories) input columns are category indices: each gets an embedding
+    (width from its cardinality, fastai's rule), concatenated after the numeric columns."""
+
+    def __init__(self, categories: Sequence[int], dropout: float = 0.0) -> None:
+        super().__init__()
+        from dltrain.data.table import embedding_width
+
+        self.embeddings = nn.ModuleList(nn.Embedding(n, embedding_width(n)) for n in categories)
+        self.dropout = nn.Dropout(dropout)
+        self.width = sum(e.embedding_dim for e in self.embeddings)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = len(self.embeddings)
+        numbers, codes = x[:, : x.shape[1] - n], x[:, x.shape[1] - n :].long()
+        embedded = [e(codes[:, i]) for i, e in enumerate(self.embeddings)]
+        return torch.cat([numbers, self.dropout(torch.cat(embedded, dim=1))], dim=1)
+
+
 class MLP(nn.Module):
-    """Per hidden layer: linear, (batch norm), activation, dropout; then a linear head."""
+    """Per hidden layer: linear, (batch norm), activation, dropout; then a linear head.
+
+    With `categories` (cardinalities of a table's categorical columns, from the data),
+    those columns are embedded first.
+    """
 
     def __init__(
         self,
@@ -21,10 +45,15 @@ class MLP(nn.Module):
         activation: str = "relu",
         batchnorm: bool = True,
         dropout: float = 0.0,
+        categories: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
+        if categories:
+            embeddings = CategoryEmbeddings(categories, dropout)
+            layers.append(embeddings)
+            width += embeddings.width - len(categories)
         for out in hidden:
             # A bias before batch norm is cancelled by its mean subtraction.
             layers.append(nn.Linear(width, out, bias=not batchnorm))

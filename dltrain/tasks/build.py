@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from dltrain.data.base import InMemoryDataModule
 from dltrain.errors import ConfigError
-from dltrain.module import Classifier, Normalize
+from dltrain.module import Classifier
 from dltrain.schedules import make_scheduler
 
 # data.batch_size=auto: the data is set up with this size until the finder picks one.
@@ -29,16 +29,47 @@ def build_datamodule(data_cfg: DictConfig) -> InMemoryDataModule:
     return datamodule
 
 
-def build_net(model_cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def build_net(
+    model_cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int, **from_data: Any
+) -> nn.Module:
     """The net `model.net._target_` with every other `model.*` key as a keyword argument.
 
-    Input shape and class count come from the data, never from the config.
+    Input shape and class count (and, for tables, the categorical columns' cardinalities:
+    `categories=`) come from the data, never from the config.
     """
     hyperparameters = OmegaConf.to_container(model_cfg, resolve=True)
     hyperparameters.pop("net")
+    if from_data and not _accepts(model_cfg.net, from_data):
+        raise ConfigError(
+            f"{model_cfg.net._target_} does not take {', '.join(from_data)}, which this data"
+            " needs (categorical table columns): use model=mlp, or add the argument to your net."
+        )
     return instantiate(
-        model_cfg.net, input_shape=list(input_shape), num_classes=num_classes, **hyperparameters
+        model_cfg.net,
+        input_shape=list(input_shape),
+        num_classes=num_classes,
+        **hyperparameters,
+        **from_data,
     )
+
+
+def _accepts(net_cfg: DictConfig, arguments: dict[str, Any]) -> bool:
+    import inspect
+
+    from hydra.utils import get_class
+
+    try:
+        parameters = inspect.signature(get_class(net_cfg._target_)).parameters
+    except Exception:  # noqa: BLE001 - instantiate reports a bad target itself
+        return True
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return True
+    return all(name in parameters for name in arguments)
+
+
+def build_data_net(model_cfg: DictConfig, datamodule: InMemoryDataModule) -> nn.Module:
+    """The net for this data: its input shape, class count and whatever else it needs."""
+    return build_net(model_cfg, num_classes=datamodule.num_classes, **datamodule.net_inputs())
 
 
 def class_weights(setting: Any, counts: Tensor) -> Tensor | None:
@@ -97,10 +128,11 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module
         label_smoothing=cfg.regularization.label_smoothing,
         class_weights=class_weights(loss.get("class_weights"), datamodule.class_counts()),
         augmentation=build_augmentation(cfg.augment, datamodule.input_shape),
-        normalize=Normalize(datamodule.mean, datamodule.std),
+        normalize=datamodule.preprocess(),
         input_shape=datamodule.input_shape,
         class_names=datamodule.class_names,
         channels_last=bool(cfg.speed.channels_last) and len(datamodule.input_shape) == 3,
+        data_description=datamodule.describe(),
     )
 
 

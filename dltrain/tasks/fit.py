@@ -77,11 +77,10 @@ def build_model(cfg: DictConfig, datamodule: Any) -> Any:
     """The LightningModule, seeded, so every build starts from the same weights."""
     import lightning as L
 
-    from dltrain.tasks.build import build_module, build_net
+    from dltrain.tasks.build import build_data_net, build_module
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
-    return build_module(cfg, datamodule, net)
+    return build_module(cfg, datamodule, build_data_net(cfg.model, datamodule))
 
 
 def choose_auto_values(cfg: DictConfig, datamodule: Any, run_dir: Path) -> None:

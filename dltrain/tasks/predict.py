@@ -28,28 +28,28 @@ def read_images(paths: list[Path], input_shape: tuple[int, ...]) -> torch.Tensor
         raise DataError(f"cannot read an input image: {error}") from error
 
 
-def read_table(path: Path, config: DictConfig, input_shape: tuple[int, ...]) -> torch.Tensor:
-    """CSV rows as feature vectors: the training columns by name (the label column is ignored)."""
-    with path.open(newline="") as file:
-        reader = csv.DictReader(file)
-        label = config.data.get("label_column")
-        columns = [c for c in (reader.fieldnames or []) if c != label]
-        if len(columns) != input_shape[-1]:
-            raise DataError(
-                f"{path} has {len(columns)} feature columns ({', '.join(columns)}); the model"
-                f" was trained on {input_shape[-1]}."
-            )
-        try:
-            rows = [[float(row[c]) for c in columns] for row in reader]
-        except ValueError as error:
-            raise DataError(f"{path}: every feature must be a number ({error}).") from error
-    return torch.tensor(rows, dtype=torch.float32)
+def read_table_rows(path: Path, description: dict) -> torch.Tensor:
+    """A table's rows as the model's raw rows, its columns found by name (any order)."""
+    from dltrain.data.table import TableSchema, read_table
+
+    if description.get("kind") != "table":
+        raise DataError(
+            f"input={path}: this model was not trained on a table; give"
+            " images, a folder of images or a .npy array."
+        )
+    schema = TableSchema.from_state(description["schema"])
+    table = read_table(path, "input")
+    used = {*schema.numeric, *schema.categories}
+    extra = [c for c in table.columns if c not in used and c != description.get("label_column")]
+    if extra:
+        console.print(f"input: ignoring columns the model does not use: {', '.join(extra)}")
+    return schema.encode(table, f"input={path}")
 
 
 def read_inputs(
-    path: Path, config: DictConfig, input_shape: tuple[int, ...]
+    path: Path, description: dict, input_shape: tuple[int, ...]
 ) -> tuple[list[str], torch.Tensor]:
-    """(source of each sample, raw inputs) from an image, a folder of images, a CSV or a .npy."""
+    """(source of each sample, raw inputs) from an image, a folder of images, a table or a .npy."""
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in EXTENSIONS)
         if not files:
@@ -60,8 +60,8 @@ def read_inputs(
     suffix = path.suffix.lower()
     if suffix in EXTENSIONS:
         return [str(path)], read_images([path], input_shape)
-    if suffix == ".csv":
-        x = read_table(path, config, input_shape)
+    if suffix in (".csv", ".parquet", ".pq"):
+        x = read_table_rows(path, description)
         return [f"{path}:row{i + 1}" for i in range(len(x))], x
     if suffix == ".npy":
         try:
@@ -78,7 +78,9 @@ def read_inputs(
         return [f"{path}[{i}]" for i in range(len(array))], torch.as_tensor(
             array, dtype=torch.float32
         )
-    raise DataError(f"input={path}: give an image, a folder of images, a .csv or a .npy file.")
+    raise DataError(
+        f"input={path}: give an image, a folder of images, a table (.csv, .parquet) or a .npy file."
+    )
 
 
 def main(cfg: DictConfig) -> int:
@@ -86,7 +88,7 @@ def main(cfg: DictConfig) -> int:
     run = find_run(cfg.run)
     config = run_config(run, cfg, list(HydraConfig.get().overrides.task))
     model = load_classifier(config, checkpoint_path(run, cfg.ckpt_path))
-    sources, x = read_inputs(Path(cfg.input), config, model.input_shape)
+    sources, x = read_inputs(Path(cfg.input), model.data_description, model.input_shape)
     with torch.no_grad():
         batches = torch.split(
             x, int(config.data.batch_size) if config.data.batch_size != "auto" else 256

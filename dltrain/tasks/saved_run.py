@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -84,10 +85,28 @@ def checkpoint_path(run: Path, ckpt_path: str | None) -> Path:
     return path
 
 
+def rebuild_inputs(info: dict, state: dict) -> tuple[Any, dict[str, Any]]:
+    """(the preprocessing module, the net's inputs) described by a checkpoint, to fill from its state."""
+    from dltrain.module import Normalize
+
+    data = info.get("data") or {"kind": "tensor"}
+    if data["kind"] == "table":
+        from dltrain.data.table import TablePreprocess, TableSchema
+
+        schema = TableSchema.from_state(data["schema"])
+        preprocess = TablePreprocess.empty(schema)
+        extra = {"categories": schema.cardinalities} if schema.categories else {}
+        return preprocess, {"input_shape": (preprocess.output_width,), **extra}
+    normalize = Normalize(
+        torch.zeros_like(state["normalize.mean"]), torch.ones_like(state["normalize.std"])
+    )
+    return normalize, {"input_shape": tuple(info["input_shape"])}
+
+
 def load_classifier(config: DictConfig, ckpt: Path):
     """The trained model of a checkpoint, in eval mode: raw inputs in, logits out."""
     from dltrain.checkpoints import load_checkpoint
-    from dltrain.module import Classifier, Normalize
+    from dltrain.module import Classifier
     from dltrain.tasks.build import build_net
 
     checkpoint = load_checkpoint(ckpt)
@@ -98,17 +117,16 @@ def load_classifier(config: DictConfig, ckpt: Path):
         )
     state = checkpoint["state_dict"]
     class_names = info["class_names"]
-    net = build_net(config.model, tuple(info["input_shape"]), len(class_names))
-    normalize = Normalize(
-        torch.zeros_like(state["normalize.mean"]), torch.ones_like(state["normalize.std"])
-    )
+    preprocess, net_inputs = rebuild_inputs(info, state)
+    net = build_net(config.model, num_classes=len(class_names), **net_inputs)
     model = Classifier(
         net,
         num_classes=len(class_names),
         optimizer=None,
-        normalize=normalize,
+        normalize=preprocess,
         input_shape=tuple(info["input_shape"]),
         class_names=class_names,
+        data_description=info.get("data"),
     )
     model.load_state_dict(state)
     return model.eval()

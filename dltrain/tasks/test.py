@@ -18,10 +18,10 @@ def main(cfg: DictConfig) -> float:
     import lightning as L
 
     from dltrain.tasks.build import (
+        build_data_net,
         build_datamodule,
         build_evaluation_trainer,
         build_module,
-        build_net,
     )
 
     quiet_lightning()
@@ -30,9 +30,7 @@ def main(cfg: DictConfig) -> float:
     ckpt = checkpoint_path(run, cfg.ckpt_path)
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = build_datamodule(config.data)
-    module = build_module(
-        config, datamodule, build_net(config.model, datamodule.input_shape, datamodule.num_classes)
-    )
+    module = build_module(config, datamodule, build_data_net(config.model, datamodule))
     trainer = build_evaluation_trainer(config)
     test = trainer.test(
         module, datamodule=datamodule, ckpt_path=str(ckpt), verbose=False, weights_only=True

@@ -1,0 +1,268 @@
+"""Tables as users bring them: numeric and text columns, gaps, an id column to drop.
+
+Read with pandas (CSV: quoting, encodings, NA markers; Parquet with pyarrow). Column
+kinds are inferred (text -> categorical, numbers -> numeric) and can be set with
+data.categorical / data.numeric / data.drop. Everything fitted from data is fitted on
+the training split only and kept as plain data (`TableSchema.to_state`): the category
+vocabularies and which numeric columns had gaps. A sample is one float row: the numeric
+columns' raw values (NaN where missing), then each categorical column's index (0: missing
+or never seen in training). The model's `TablePreprocess` imputes, adds missing
+indicators and standardizes, so checkpoints and exported models take those raw rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dltrain.data.base import InMemoryDataModule, Samples
+from dltrain.errors import ConfigError, DataError, did_you_mean
+
+NA_VALUES = ["?", "NA", "N/A", "na", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "-", ""]
+# A text column with more distinct values than this share of its rows is an id, not a category.
+ID_LIKE_SHARE = 0.9
+
+
+def read_table(path: str | Path, key: str = "data.path") -> Any:
+    """A CSV or Parquet file as a pandas DataFrame; exit-2 errors for unreadable files."""
+    import pandas as pd
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{key}={path}: no such file.")
+    try:
+        if file.suffix.lower() in (".parquet", ".pq"):
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise DataError(
+                    f"{key}={path}: reading Parquet needs pyarrow: pip install 'dltrain[parquet]'."
+                ) from None
+            table = pd.read_parquet(file)
+        else:
+            table = pd.read_csv(
+                file, na_values=NA_VALUES, keep_default_na=True, skipinitialspace=True,
+                encoding_errors="replace",
+            )  # fmt: skip
+    except DataError:
+        raise
+    except Exception as error:  # pandas raises many kinds for a malformed file
+        raise DataError(f"{key}={path} is not a readable table ({error}).") from None
+    if table.empty:
+        raise DataError(f"{key}={path} has no rows.")
+    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
+def _check_columns(names: list[str], columns: list[str], key: str, path: Any) -> None:
+    for name in names:
+        if name not in columns:
+            raise ConfigError(
+                f"{key} names '{name}', which {path} does not have.{did_you_mean(name, columns)}"
+                f" Columns: {', '.join(columns)}."
+            )
+
+
+def embedding_width(cardinality: int) -> int:
+    """fastai's rule of thumb for an embedding's width from its number of categories."""
+    return min(50, round(1.6 * cardinality**0.56))
+
+
+@dataclass
+class TableSchema:
+    """What was learned from the training rows: column kinds, vocabularies, gaps."""
+
+    numeric: list[str]
+    categories: dict[str, list[str]]  # column -> categories seen in training (index = position + 1)
+    gaps: list[str] = field(default_factory=list)  # numeric columns with missing training values
+
+    @property
+    def cardinalities(self) -> list[int]:
+        """Embedding rows per categorical column: its categories + 1 for missing/unseen."""
+        return [len(values) + 1 for values in self.categories.values()]
+
+    def encode(self, table: Any, source: Any) -> Tensor:
+        """Raw model rows [N, numeric + categorical] from a DataFrame with these columns."""
+        import pandas as pd
+
+        missing = [c for c in [*self.numeric, *self.categories] if c not in table.columns]
+        if missing:
+            raise DataError(
+                f"{source} lacks the column '{missing[0]}' that the model was trained on"
+                f" (columns: {', '.join(map(str, table.columns))})."
+            )
+        parts = []
+        for column in self.numeric:
+            values = pd.to_numeric(table[column], errors="coerce")
+            text = table[column][values.isna() & table[column].notna()]
+            if len(text):
+                raise DataError(
+                    f"{source}: numeric column '{column}' holds '{text.iloc[0]}', not a number;"
+                    f" set data.categorical=[{column}] if it is a category."
+                )
+            parts.append(torch.tensor(values.to_numpy(dtype="float64"), dtype=torch.float32))
+        for column, values in self.categories.items():
+            index = {value: i + 1 for i, value in enumerate(values)}
+            codes = [index.get(_category(v), 0) for v in table[column].tolist()]
+            parts.append(torch.tensor(codes, dtype=torch.float32))
+        rows = torch.stack(parts, dim=1) if parts else torch.zeros(len(table), 0)
+        if torch.isinf(rows).any():
+            raise DataError(f"{source} holds an infinite value in a numeric column.")
+        return rows
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain data for the checkpoint (loadable with weights_only=True)."""
+        return {"numeric": list(self.numeric), "categories": dict(self.categories),
+                "gaps": list(self.gaps)}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TableSchema:
+        return cls(list(state["numeric"]), {k: list(v) for k, v in state["categories"].items()},
+                   list(state["gaps"]))  # fmt: skip
+
+
+def _category(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 3.0 and 3 are one category
+    return str(value).strip()
+
+
+class TablePreprocess(nn.Module):
+    """Raw table rows -> the net's input: numeric gaps filled with the training median,
+    a 0/1 indicator per column that had gaps in training, standardized numbers, then the
+    category indices unchanged. Its buffers travel in the checkpoint."""
+
+    def __init__(
+        self, median: Tensor, mean: Tensor, std: Tensor, gaps: Tensor, n_categorical: int
+    ) -> None:
+        super().__init__()
+        self.register_buffer("median", median.float())
+        self.register_buffer("mean", mean.float())
+        self.register_buffer("std", std.float())
+        self.register_buffer("gaps", gaps.long())  # indices of numeric columns with indicators
+        self.n_numeric, self.n_categorical = len(median), n_categorical
+
+    @classmethod
+    def empty(cls, schema: TableSchema) -> TablePreprocess:
+        """Buffers of the right sizes, to be filled from a checkpoint's state."""
+        n = len(schema.numeric)
+        gaps = torch.tensor([schema.numeric.index(c) for c in schema.gaps], dtype=torch.long)
+        return cls(torch.zeros(n), torch.zeros(n), torch.ones(n), gaps, len(schema.categories))
+
+    @property
+    def output_width(self) -> int:
+        return self.n_numeric + len(self.gaps) + self.n_categorical
+
+    def forward(self, x: Tensor) -> Tensor:
+        numbers, categories = x[:, : self.n_numeric], x[:, self.n_numeric :]
+        missing = torch.isnan(numbers)
+        numbers = (torch.where(missing, self.median, numbers) - self.mean) / self.std
+        return torch.cat([numbers, missing[:, self.gaps].to(x.dtype), categories], dim=1)
+
+
+class TableDataModule(InMemoryDataModule):
+    """`path`: a CSV or Parquet table with a header row and a `label_column`."""
+
+    allows_missing = True
+
+    def __init__(
+        self,
+        path: str | None = None,
+        label_column: str = "label",
+        categorical: list[str] | None = None,
+        numeric: list[str] | None = None,
+        drop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.path, self.label_column = path, label_column
+        self.categorical, self.numeric = list(categorical or []), list(numeric or [])
+        self.drop = list(drop or [])
+        self.schema: TableSchema | None = None
+
+    def read(self, path: str) -> Samples:
+        table = read_table(path, "data.test_path" if path == self.test_path else "data.path")
+        columns = list(table.columns)
+        if self.label_column not in columns:
+            raise DataError(
+                f"{path} has no label column '{self.label_column}'."
+                f"{did_you_mean(self.label_column, columns)} Columns: {', '.join(columns)}."
+                " Set data.label_column to the column that holds the target."
+            )
+        for key in ("categorical", "numeric", "drop"):
+            _check_columns(getattr(self, key), columns, f"data.{key}", path)
+        labels = table[self.label_column]
+        if labels.isna().any():
+            row = int(labels.isna().to_numpy().argmax()) + 2
+            raise DataError(f"{path}, line {row}: the label column '{self.label_column}' is empty.")
+        features = table.drop(columns=[self.label_column, *self.drop])
+        y, class_names = self.problem.encode_targets(labels.tolist(), self.label_column, path)
+        return Samples(features, y, class_names)
+
+    def load(self) -> Samples:
+        if not self.path:
+            raise DataError("data=csv needs a file: set data.path=path/to/table.csv.")
+        return self.read(self.path)
+
+    def prepare(self, samples: Samples, train: Tensor) -> Samples:
+        table = samples.x
+        self.schema = self._fit_schema(table.iloc[train.tolist()], self.path)
+        x = self.schema.encode(table, self.path)
+        test = samples.test
+        if test is not None:
+            test = (self.schema.encode(test[0], self.test_path), test[1])
+        return Samples(x, samples.y, samples.class_names, test)
+
+    def _fit_schema(self, train: Any, source: Any) -> TableSchema:
+        import pandas as pd
+
+        numeric, categories = [], {}
+        for column in train.columns:
+            values = train[column]
+            if values.isna().all():
+                raise DataError(
+                    f"column '{column}' of {source} is empty in every training row: drop it with"
+                    f" data.drop=[{column}]."
+                )
+            numbers = pd.to_numeric(values, errors="coerce")
+            is_text = bool((numbers.isna() & values.notna()).any())
+            if column in self.categorical or (is_text and column not in self.numeric):
+                seen = sorted({c for c in map(_category, values.tolist()) if c is not None})
+                if len(seen) > ID_LIKE_SHARE * values.notna().sum() and len(seen) > 20:
+                    raise DataError(
+                        f"column '{column}' of {source} has a different value in nearly every row"
+                        f" ({len(seen)} of {int(values.notna().sum())}): it looks like an id; drop it"
+                        f" with data.drop=[{column}]."
+                    )
+                categories[column] = seen
+            else:
+                numeric.append(column)
+        gaps = [c for c in numeric if train[c].isna().any()]
+        return TableSchema(numeric, categories, gaps)
+
+    def preprocess(self) -> nn.Module:
+        """Imputation, indicators and standardization fitted on the training rows."""
+        schema = self.schema
+        train = self.splits["train"][0][:, : len(schema.numeric)]
+        median = torch.nanmedian(train, dim=0).values if len(schema.numeric) else torch.zeros(0)
+        filled = torch.where(torch.isnan(train), median, train)
+        mean, std = filled.mean(0), filled.std(0).nan_to_num(1.0).clamp_min(1e-6)
+        gaps = torch.tensor([schema.numeric.index(c) for c in schema.gaps], dtype=torch.long)
+        return TablePreprocess(median, mean, std, gaps, len(schema.categories))
+
+    def net_inputs(self) -> dict[str, Any]:
+        """The net's input shape and, with categorical columns, their cardinalities."""
+        width = len(self.schema.numeric) + len(self.schema.gaps) + len(self.schema.categories)
+        extra = {"categories": self.schema.cardinalities} if self.schema.categories else {}
+        return {"input_shape": (width,), **extra}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "kind": "table", "label_column": self.label_column,
+                "schema": self.schema.to_state()}  # fmt: skip
