@@ -62,7 +62,9 @@ def show_profile(report: dict[str, Any], warnings: list[str]) -> None:
     if report.get("columns"):
         shown = []
         for name, column in report["columns"].items():
-            kind = "numeric" if column["kind"] == "numeric" else f"{column['categories']} categories"
+            kind = (
+                "numeric" if column["kind"] == "numeric" else f"{column['categories']} categories"
+            )
             gaps = f", {column['missing']} missing" if column["missing"] else ""
             shown.append(f"{name} ({kind}{gaps})")
         console.print("  columns: " + ", ".join(shown))

@@ -10,6 +10,10 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
+    BinaryAUROC,
+    BinaryAveragePrecision,
+    BinaryPrecisionRecallCurve,
+    BinaryROC,
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
     MulticlassF1Score,
@@ -127,6 +131,15 @@ class Classifier(L.LightningModule):
                 "test_confusion": MulticlassConfusionMatrix(num_classes, **FAST),
             }
         )
+        if num_classes == 2:
+            # Binary problems: threshold-free figures of the positive (second) class's score.
+            self.metrics["test_binary"] = MetricCollection(
+                {"auroc": BinaryAUROC(**FAST), "average_precision": BinaryAveragePrecision(**FAST)},
+                prefix="test/",
+            )
+            self.metrics["test_curves"] = MetricCollection(
+                {"roc": BinaryROC(**FAST), "pr": BinaryPrecisionRecallCurve(**FAST)}
+            )
         self.test_report: dict[str, Any] = {}
         # Global step of the first non-finite training loss (-1: none), kept on the device
         # and looked at once per epoch, so the step loop never waits for the host.
@@ -197,6 +210,10 @@ class Classifier(L.LightningModule):
         _, logits = self._step(batch, "test")
         self.metrics["test_per_class"].update(logits, batch[1])
         self.metrics["test_confusion"].update(logits, batch[1])
+        if "test_binary" in self.metrics:
+            positive = logits.softmax(dim=1)[:, 1]
+            self.metrics["test_binary"].update(positive, batch[1])
+            self.metrics["test_curves"].update(positive, batch[1])
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         # The epoch's training metrics are logged after its last batch, before validation,
@@ -222,6 +239,19 @@ class Classifier(L.LightningModule):
         }
         per_class.reset()
         confusion.reset()
+        if "test_binary" in self.metrics:
+            binary, curves = self.metrics["test_binary"], self.metrics["test_curves"]
+            figures = binary.compute()
+            self.log_dict(figures)
+            fpr, tpr, _ = curves["roc"].compute()
+            precision, recall, _ = curves["pr"].compute()
+            self.test_report["curves"] = {
+                "roc": (fpr.tolist(), tpr.tolist()),
+                "pr": (recall.tolist(), precision.tolist()),
+                **{k.removeprefix("test/"): float(v) for k, v in figures.items()},
+            }
+            binary.reset()
+            curves.reset()
 
     def configure_optimizers(self) -> Any:
         decay = {id(p) for p in self.weights()}

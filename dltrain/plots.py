@@ -81,3 +81,26 @@ def confusion_matrix(
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def binary_curves(curves: dict[str, Any], positive: str, directory: Path) -> list[Path]:
+    """roc.png and precision_recall.png of a binary classifier on the test split."""
+    plt = pyplot()
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (x, y), labels, title in (
+        ("roc.png", curves["roc"], ("false positive rate", "true positive rate"),
+         f"ROC, positive class '{positive}' (AUC {curves['auroc']:.3f})"),
+        ("precision_recall.png", curves["pr"], ("recall", "precision"),
+         f"precision-recall, positive class '{positive}' (AP {curves['average_precision']:.3f})"),
+    ):  # fmt: skip
+        figure, axis = plt.subplots(figsize=(5, 4.5))
+        axis.plot(x, y)
+        if name == "roc.png":
+            axis.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
+        axis.set(xlabel=labels[0], ylabel=labels[1], title=title, xlim=(0, 1), ylim=(0, 1.02))
+        figure.tight_layout()
+        figure.savefig(directory / name, dpi=110)
+        plt.close(figure)
+        written.append(directory / name)
+    return written

@@ -51,9 +51,14 @@ class ImageFolderDataModule(InMemoryDataModule):
         self.image_size = tuple(image_size) if image_size is not None else None
 
     def load(self) -> Samples:
+        if not self.path:
+            raise DataError("data=image_folder needs a folder: set data.path=path/to/images.")
+        return self.read(self.path)
+
+    def read(self, path: str) -> Samples:
         from PIL import Image, UnidentifiedImageError
 
-        root = self._root()
+        root = self._root(path)
         class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
         if not class_dirs:
             raise DataError(
@@ -82,10 +87,9 @@ class ImageFolderDataModule(InMemoryDataModule):
         images = ImageFiles(paths, mode, self.image_size)
         return Samples(images, torch.tensor(labels), [d.name for d in class_dirs])
 
-    def _root(self) -> Path:
-        if not self.path:
-            raise DataError("data=image_folder needs a folder: set data.path=path/to/images.")
-        root = Path(self.path)
+    def _root(self, path: str) -> Path:
+        root = Path(path)
         if not root.is_dir():
-            raise DataError(f"data.path={self.path}: no such folder.")
+            key = "data.test_path" if path == self.test_path else "data.path"
+            raise DataError(f"{key}={path}: no such folder.")
         return root

@@ -93,8 +93,8 @@ class TableSchema:
         missing = [c for c in [*self.numeric, *self.categories] if c not in table.columns]
         if missing:
             raise DataError(
-                f"{source} lacks the column '{missing[0]}' that the model was trained on"
-                f" (columns: {', '.join(map(str, table.columns))})."
+                f"{source} lacks the column '{missing[0]}', which the model uses"
+                f" (columns there: {', '.join(map(str, table.columns))})."
             )
         parts = []
         for column in self.numeric:

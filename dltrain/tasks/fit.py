@@ -169,6 +169,10 @@ def main(cfg: DictConfig) -> float:
             metrics["class_names"],
             run_dir / "plots" / "confusion_matrix.png",
         )
+        if "curves" in module.test_report:
+            plots.binary_curves(
+                module.test_report["curves"], metrics["class_names"][1], run_dir / "plots"
+            )
         show_metrics(
             {**val, **test}, title=f"best checkpoint ({cfg.monitor.metric}) on held-out data"
         )
