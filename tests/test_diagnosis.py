@@ -65,6 +65,10 @@ class FakeData:
         self.splits = {"train": (x[:6], y[:6]), "val": (x[6:8], y[6:8]), "test": (x[8:], y[8:])}
         self.input_shape = tuple(x.shape[1:])
         self.mean, self.std = x.mean(0), x.std(0)
+        self.allows_missing = False
+
+    def describe(self):
+        return {"kind": "tensor"}
 
 
 def test_profile_counts_classes_duplicates_and_refuses_non_finite_values():

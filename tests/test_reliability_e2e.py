@@ -103,15 +103,11 @@ def test_an_unwritable_output_location_is_refused_before_training(dltrain):
             "not a readable image",
         ),
         ({"t.csv": "a,b\n1,2\n"}, ["data=csv", "data.path=t.csv"], "no label column 'label'"),
+        ({"t.csv": "a,label\n" + "1,x\n" * 30}, ["data=csv", "data.path=t.csv"], "one class only"),
         (
-            {"t.csv": "a,label\n1,x\nfoo,y\n"},
+            {"t.csv": "a,b,label\n" + "".join(f"{i},,{i % 2}\n" for i in range(60))},
             ["data=csv", "data.path=t.csv"],
-            "column 'a' holds 'foo'",
-        ),
-        (
-            {"t.csv": "a,label\n1,x\n,y\n"},
-            ["data=csv", "data.path=t.csv"],
-            "column 'a' has a missing value",
+            "empty in every training row",
         ),
         ({"data/mnist/bad": "idx"}, ["data=mnist"], "not an IDX file"),
         ({"data/mnist/labels": "idx-labels-12"}, ["data=mnist"], "label 12"),
