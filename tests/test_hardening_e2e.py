@@ -97,7 +97,7 @@ def test_a_grid_from_the_shell_survives_a_diverging_job(dltrain):
 
 def test_the_grid_stops_past_its_failure_budget(dltrain):
     result = dltrain(*GRID, "optim.lr=1e9,1e10,0.01",
-                     "hydra.sweeper.max_failure_rate=0.3", "hydra.sweep.dir=s")  # fmt: skip
+                     "hydra.sweeper.max_failure_rate=0.3", "hydra.sweeper.max_batch_size=1", "hydra.sweep.dir=s")  # fmt: skip
     assert result.returncode == 1 and "stopped early" in result.stderr
     assert not (dltrain.cwd / "s" / "2").exists()  # 2 of 3 failed > 0.3 x 3: the third never ran
 

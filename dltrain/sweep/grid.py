@@ -7,7 +7,6 @@ exit 1, as the optuna sweeper does; hydra.sweeper.max_failure_rate applies to bo
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +29,10 @@ class GridSweeper(BasicSweeper):
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.max_failure_rate = max_failure_rate
 
-    def _parallel(self) -> int:
-        """Jobs the launcher runs at once: a batch each, so the failure budget is checked
-        between batches (Hydra's default hands every job to the launcher in one batch)."""
-        n_jobs = self.config.hydra.launcher.get("n_jobs") or 1
-        return (os.cpu_count() or 1) if n_jobs < 0 else int(n_jobs)
-
     def sweep(self, arguments: list[str]) -> Any:
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides([*self._parse_config(), *arguments])
-        self.overrides = self.split_arguments(overrides, self.max_batch_size or self._parallel())
+        self.overrides = self.split_arguments(overrides, self.max_batch_size)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         budget = FailureBudget(sum(map(len, self.overrides)), self.max_failure_rate)
         returns = []

@@ -13,7 +13,8 @@ from hydra.plugins.sweeper import Sweeper
 @dataclass
 class GridSweeperConf:
     _target_: str = "hydra_plugins.dltrain_optuna_sweeper.grid_sweeper.DltrainGridSweeper"
-    # Jobs handed to the launcher at once; null: all of them.
+    # Jobs handed to the launcher at once; null: all of them. The failure budget is
+    # checked between batches: 1 stops a failing grid soonest.
     max_batch_size: int | None = None
     # Swept keys from a config: key -> "a,b,c" (the command line adds more).
     params: dict | None = None
