@@ -26,11 +26,7 @@ class UnsafeCheckpointError(DataError):
 
 def _unsafe_global(error: Exception) -> str:
     """The global a refused pickle asked for, from torch's message."""
-    found = re.search(
-        r"(?:Unsupported global|unsupported GLOBAL|global):? ?GLOBAL ([\w.]+)", str(error)
-    )
-    if found is None:
-        found = re.search(r"GLOBAL ([\w.]+)", str(error))
+    found = re.search(r"GLOBAL ([\w.]+)", str(error))
     return found.group(1) if found else "a non-data object"
 
 

@@ -227,3 +227,42 @@ def test_commands_that_take_files_refuse_bad_ones_with_exit_2(fitted, key, kind)
         and lines[0].startswith("dltrain: error:")
         and "Traceback" not in result.stderr
     )
+
+
+def shared_run(cwd: Path, run: Path, marker: Path) -> Path:
+    """A copy of a finished run whose saved config and overrides name code to run."""
+    import shutil
+
+    import yaml
+    from omegaconf import OmegaConf
+
+    copy = cwd / f"shared-{marker.name}"
+    shutil.copytree(run, copy)
+    config = OmegaConf.load(copy / ".hydra" / "config.yaml")
+    # open(marker, "w") writes where the run directory says (Hydra's own blocklist allows
+    # it); Hydra instantiates nested _target_ nodes first, so it runs whatever the outer is.
+    payload = {"_target_": "builtins.open", "_args_": [str(marker), "w"]}
+    config.data = {"_target_": "builtins.dict", "batch_size": 8, "payload": payload}
+    config.model.net = {"_target_": "builtins.dict", "payload": payload}
+    OmegaConf.save(config, copy / ".hydra" / "config.yaml")
+    overrides = yaml.safe_load((copy / ".hydra" / "overrides.yaml").read_text()) or []
+    overrides += [
+        "+data.payload._target_=builtins.open",
+        f"+data.payload._args_=[{marker},w]",
+        "+hydra.callbacks.evil._target_=builtins.open",
+    ]
+    (copy / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    return copy
+
+
+@pytest.mark.parametrize("command", ["test", "predict", "export", "resume"])
+def test_a_run_directory_that_names_code_is_refused(fitted, command):
+    cwd, run = fitted
+    marker = cwd / f"ran-{command}"
+    copy = shared_run(cwd, run, marker)
+    args = {"test": ("test", f"run={copy}"), "predict": ("predict", f"run={copy}", "input=x.npy"),
+            "export": ("export", f"run={copy}"), "resume": ("fit", f"resume={copy}")}[command]  # fmt: skip
+    result = run_dltrain(*args, cwd=cwd)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "never runs code named by a run directory" in result.stderr
+    assert not marker.exists()

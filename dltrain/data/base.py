@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from dltrain.errors import ConfigError, DataError
+from dltrain.problems import Classification
 
 
 @dataclass
@@ -226,8 +227,6 @@ class InMemoryDataModule(L.LightningDataModule):
         super().__init__()
         # The user's own held-out file, read like data.path: no test split is cut then.
         self.test_path = test_path
-        from dltrain.problems import Classification
-
         self.problem = Classification()
         # The horizontal-flip probability that suits this data; augment configs read it.
         self.hflip = hflip
@@ -249,6 +248,10 @@ class InMemoryDataModule(L.LightningDataModule):
         """The samples of one file or folder (file-backed sources: data.path, data.test_path)."""
         raise ConfigError(f"data.test_path is not supported by {type(self).__name__}.")
 
+    def path_key(self, path: str) -> str:
+        """The config key that named `path`, for error messages."""
+        return "data.test_path" if path == self.test_path else "data.path"
+
     def prepare(self, samples: Samples, train: Tensor) -> Samples:
         """Turn loaded samples into tensors, fitting what it needs on the training rows only."""
         return samples
@@ -256,8 +259,6 @@ class InMemoryDataModule(L.LightningDataModule):
     def _read_test_file(self, class_names: list[str]) -> tuple[Tensor | Dataset, Tensor]:
         """data.test_path, its labels mapped onto the training file's classes by name."""
         test = self.read(self.test_path)
-        if not class_names:  # a continuous target
-            return test.x, test.y
         unknown = sorted(set(test.class_names) - set(class_names))
         if unknown:
             raise DataError(

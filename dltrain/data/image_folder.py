@@ -90,6 +90,5 @@ class ImageFolderDataModule(InMemoryDataModule):
     def _root(self, path: str) -> Path:
         root = Path(path)
         if not root.is_dir():
-            key = "data.test_path" if path == self.test_path else "data.path"
-            raise DataError(f"{key}={path}: no such folder.")
+            raise DataError(f"{self.path_key(path)}={path}: no such folder.")
         return root

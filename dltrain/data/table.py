@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from dltrain.data.base import InMemoryDataModule, Samples
 from dltrain.errors import ConfigError, DataError, did_you_mean
+from dltrain.problems import label_text
 
 NA_VALUES = ["?", "NA", "N/A", "na", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "-", ""]
 # A text column with more distinct values than this share of its rows is an id, not a category.
@@ -82,9 +83,16 @@ class TableSchema:
     gaps: list[str] = field(default_factory=list)  # numeric columns with missing training values
 
     @property
-    def cardinalities(self) -> list[int]:
-        """Embedding rows per categorical column: its categories + 1 for missing/unseen."""
-        return [len(values) + 1 for values in self.categories.values()]
+    def gap_columns(self) -> Tensor:
+        """Positions, among the numeric columns, of those that get a missing indicator."""
+        return torch.tensor([self.numeric.index(c) for c in self.gaps], dtype=torch.long)
+
+    def net_inputs(self) -> dict[str, Any]:
+        """The net's input shape after TablePreprocess and, with categorical columns, the
+        cardinality of each (its categories + 1 for missing or unseen)."""
+        width = len(self.numeric) + len(self.gaps) + len(self.categories)
+        cardinalities = [len(values) + 1 for values in self.categories.values()]
+        return {"input_shape": (width,), **({"categories": cardinalities} if cardinalities else {})}
 
     def encode(self, table: Any, source: Any) -> Tensor:
         """Raw model rows [N, numeric + categorical] from a DataFrame with these columns."""
@@ -127,11 +135,10 @@ class TableSchema:
 
 
 def _category(value: Any) -> str | None:
+    """A cell as its category name (3.0 and 3 are one), None when missing."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # 3.0 and 3 are one category
-    return str(value).strip()
+    return label_text(value)
 
 
 class TablePreprocess(nn.Module):
@@ -153,12 +160,8 @@ class TablePreprocess(nn.Module):
     def empty(cls, schema: TableSchema) -> TablePreprocess:
         """Buffers of the right sizes, to be filled from a checkpoint's state."""
         n = len(schema.numeric)
-        gaps = torch.tensor([schema.numeric.index(c) for c in schema.gaps], dtype=torch.long)
-        return cls(torch.zeros(n), torch.zeros(n), torch.ones(n), gaps, len(schema.categories))
-
-    @property
-    def output_width(self) -> int:
-        return self.n_numeric + len(self.gaps) + self.n_categorical
+        return cls(torch.zeros(n), torch.zeros(n), torch.ones(n), schema.gap_columns,
+                   len(schema.categories))  # fmt: skip
 
     def forward(self, x: Tensor) -> Tensor:
         numbers, categories = x[:, : self.n_numeric], x[:, self.n_numeric :]
@@ -188,7 +191,7 @@ class TableDataModule(InMemoryDataModule):
         self.schema: TableSchema | None = None
 
     def read(self, path: str) -> Samples:
-        table = read_table(path, "data.test_path" if path == self.test_path else "data.path")
+        table = read_table(path, self.path_key(path))
         columns = list(table.columns)
         if self.label_column not in columns:
             raise DataError(
@@ -254,14 +257,10 @@ class TableDataModule(InMemoryDataModule):
         median = torch.nanmedian(train, dim=0).values if len(schema.numeric) else torch.zeros(0)
         filled = torch.where(torch.isnan(train), median, train)
         mean, std = filled.mean(0), filled.std(0).nan_to_num(1.0).clamp_min(1e-6)
-        gaps = torch.tensor([schema.numeric.index(c) for c in schema.gaps], dtype=torch.long)
-        return TablePreprocess(median, mean, std, gaps, len(schema.categories))
+        return TablePreprocess(median, mean, std, schema.gap_columns, len(schema.categories))
 
     def net_inputs(self) -> dict[str, Any]:
-        """The net's input shape and, with categorical columns, their cardinalities."""
-        width = len(self.schema.numeric) + len(self.schema.gaps) + len(self.schema.categories)
-        extra = {"categories": self.schema.cardinalities} if self.schema.categories else {}
-        return {"input_shape": (width,), **extra}
+        return self.schema.net_inputs()
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "kind": "table", "label_column": self.label_column,

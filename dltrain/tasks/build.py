@@ -167,8 +167,6 @@ def build_evaluation_trainer(cfg: DictConfig) -> L.Trainer:
     """A Trainer that only evaluates: the run's device settings, a progress bar, no files."""
     from lightning.pytorch.callbacks import RichProgressBar
 
-    from dltrain.callbacks import AtomicCheckpointIO
-
     return L.Trainer(
         accelerator=cfg.trainer.get("accelerator", "auto"),
         devices=1,
@@ -177,7 +175,6 @@ def build_evaluation_trainer(cfg: DictConfig) -> L.Trainer:
         enable_checkpointing=False,
         enable_model_summary=False,
         callbacks=[RichProgressBar()],
-        plugins=[AtomicCheckpointIO()],  # reads checkpoints as data only
         default_root_dir=cfg.paths.run_dir,
         # The run's own limits (trainer=smoke tests 2 batches), so figures match what fit reported.
         limit_val_batches=cfg.trainer.get("limit_val_batches"),

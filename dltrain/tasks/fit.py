@@ -107,8 +107,10 @@ def resume_checkpoint(cfg: DictConfig) -> Path | None:
     if not cfg.get("resume"):
         return None
     from dltrain.checkpoints import check_local, load_checkpoint
+    from dltrain.config.targets import check_targets
 
     run = Path(cfg.resume)
+    check_targets(cfg, f"resume={run}")  # its overrides came from the run directory
     path = check_local(cfg.ckpt_path) if cfg.get("ckpt_path") else run / "checkpoints" / "last.ckpt"
     other = "best.ckpt" if path.name == "last.ckpt" else "last.ckpt"
     load_checkpoint(

@@ -37,6 +37,9 @@ def run_config(run: Path, composed: DictConfig, overrides: list[str]) -> DictCon
         # A group choice (data=...) replaces the whole node; a key just its value.
         OmegaConf.update(saved, key, OmegaConf.select(composed, key), merge=False, force_add=True)
     saved.paths = composed.paths  # outputs go to this command's own run directory
+    from dltrain.config.targets import check_targets
+
+    check_targets(saved, f"run={run}")
     return saved
 
 
@@ -64,16 +67,23 @@ def resume_arguments(args: list[str]) -> list[str]:
         )
     new_keys = {_override_key(a) for a in args}
     saved = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
+    # Hydra's own settings (callbacks, launchers, searchpath) never come from a run directory:
+    # Hydra would build them before dltrain could check anything.
     kept = [
         o for o in saved
-        if _override_key(o) not in new_keys | {"resume", "hydra.run.dir", "hydra.searchpath"}
+        if isinstance(o, str)
+        and _override_key(o) not in new_keys | {"resume"}
+        and not _override_key(o).startswith("hydra")
     ]  # fmt: skip
     return [*kept, *args, f"hydra.run.dir={run}"]
 
 
+ANOTHER_CHECKPOINT = " Pass ckpt_path=<file> to use another checkpoint of the run."
+
+
 def checkpoint_path(run: Path, ckpt_path: str | None) -> Path:
-    """ckpt_path= if given, else the run's best checkpoint; checked to load as data."""
-    from dltrain.checkpoints import check_local, load_checkpoint
+    """ckpt_path= if given (a local file), else the run's best checkpoint."""
+    from dltrain.checkpoints import check_local
 
     path = check_local(ckpt_path) if ckpt_path else run / "checkpoints" / "best.ckpt"
     if not path.is_file():
@@ -81,7 +91,6 @@ def checkpoint_path(run: Path, ckpt_path: str | None) -> Path:
             f"no checkpoint at {path}: the run may not have finished an epoch;"
             " pass ckpt_path=<file> to use another one (e.g. checkpoints/last.ckpt)."
         )
-    load_checkpoint(path, hint=" Pass ckpt_path=<file> to use another checkpoint of the run.")
     return path
 
 
@@ -94,9 +103,7 @@ def rebuild_inputs(info: dict, state: dict) -> tuple[Any, dict[str, Any]]:
         from dltrain.data.table import TablePreprocess, TableSchema
 
         schema = TableSchema.from_state(data["schema"])
-        preprocess = TablePreprocess.empty(schema)
-        extra = {"categories": schema.cardinalities} if schema.categories else {}
-        return preprocess, {"input_shape": (preprocess.output_width,), **extra}
+        return TablePreprocess.empty(schema), schema.net_inputs()
     normalize = Normalize(
         torch.zeros_like(state["normalize.mean"]), torch.ones_like(state["normalize.std"])
     )
@@ -109,7 +116,7 @@ def load_classifier(config: DictConfig, ckpt: Path):
     from dltrain.module import Classifier
     from dltrain.tasks.build import build_net
 
-    checkpoint = load_checkpoint(ckpt)
+    checkpoint = load_checkpoint(ckpt, hint=ANOTHER_CHECKPOINT)
     info = checkpoint.get("dltrain")
     if not info or info.get("input_shape") is None:
         raise ConfigError(

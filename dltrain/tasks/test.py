@@ -7,10 +7,11 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from dltrain.checkpoints import load_checkpoint
 from dltrain.console import show_metrics
 from dltrain.tasks.evaluate import test_report, write_json
 from dltrain.tasks.fit import quiet_lightning
-from dltrain.tasks.saved_run import checkpoint_path, find_run, run_config
+from dltrain.tasks.saved_run import ANOTHER_CHECKPOINT, checkpoint_path, find_run, run_config
 
 
 def main(cfg: DictConfig) -> float:
@@ -28,13 +29,13 @@ def main(cfg: DictConfig) -> float:
     run = find_run(cfg.run)
     config = run_config(run, cfg, list(HydraConfig.get().overrides.task))
     ckpt = checkpoint_path(run, cfg.ckpt_path)
+    weights = load_checkpoint(ckpt, hint=ANOTHER_CHECKPOINT)["state_dict"]  # before any data
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = build_datamodule(config.data)
     module = build_module(config, datamodule, build_data_net(config.model, datamodule))
+    module.load_state_dict(weights)
     trainer = build_evaluation_trainer(config)
-    test = trainer.test(
-        module, datamodule=datamodule, ckpt_path=str(ckpt), verbose=False, weights_only=True
-    )[0]
+    test = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     metrics = test_report(test, module.test_report, datamodule.class_names)
     out = Path(cfg.paths.run_dir)
     write_json(out / "metrics.json", {**metrics, "run": str(run), "checkpoint": str(ckpt)})
