@@ -47,10 +47,9 @@ def show_profile(report: dict[str, Any], warnings: list[str]) -> None:
     table = Table(title="data profile")
     table.add_column("split")
     table.add_column("samples", justify="right")
-    table.add_column("class counts (smallest .. largest)")
+    table.add_column(report["targets_title"])
     for split, count in report["samples"].items():
-        per_class = report["class_counts"][split].values()
-        table.add_row(split, str(count), f"{min(per_class)} .. {max(per_class)}")
+        table.add_row(split, str(count), report["targets_shown"][split])
     console.print(table)
     facts = [
         f"input shape {report['input_shape']}",

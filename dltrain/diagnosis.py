@@ -45,7 +45,7 @@ class Context:
     """What the detectors know besides the history: the test figures and the data profile."""
 
     metrics: Row
-    chance_loss: float  # cross-entropy of a uniform guess: ln(number of classes)
+    chance_loss: float  # the loss of guessing: ln(classes); 1 for a standardized target's MSE
     imbalance_ratio: float  # largest/smallest class in the training split
 
 
@@ -152,13 +152,19 @@ def diagnose(
     metrics: Row,
     thresholds: Thresholds | None = None,
     imbalance_ratio: float = 1.0,
+    chance_loss: float | None = None,
 ) -> list[dict]:
-    """Every finding for a run (metrics.json's `diagnosis`); [healthy] when there is none."""
+    """Every finding for a run (metrics.json's `diagnosis`); [healthy] when there is none.
+
+    `chance_loss` is the loss of guessing, the problem's unit for loss changes (default:
+    ln(classes), cross-entropy's)."""
     t = thresholds or Thresholds()
-    classes = max(
-        2, len(metrics.get("class_names", [])) or len(metrics.get("test/per_class", {})) or 2
-    )
-    context = Context(metrics, math.log(classes), imbalance_ratio)
+    if chance_loss is None:
+        classes = max(
+            2, len(metrics.get("class_names", [])) or len(metrics.get("test/per_class", {})) or 2
+        )
+        chance_loss = math.log(classes)
+    context = Context(metrics, chance_loss, imbalance_ratio)
     findings = [f for detect in DETECTORS if (f := detect(rows, context, t)) is not None]
     if not findings:
         findings = [Finding("healthy", "nothing notable: the run looks healthy.")]

@@ -1,4 +1,7 @@
-"""The LightningModule that trains any classification net; it knows nothing of Hydra."""
+"""The LightningModule that trains any net for any problem kind; it knows nothing of Hydra.
+
+What depends on the kind of target (loss, output head, metrics, the test report) comes
+from the problem object (dltrain.problems)."""
 
 from __future__ import annotations
 
@@ -8,47 +11,14 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import (
-    BinaryAUROC,
-    BinaryAveragePrecision,
-    BinaryPrecisionRecallCurve,
-    BinaryROC,
-    MulticlassAccuracy,
-    MulticlassConfusionMatrix,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
-)
+from torchmetrics import MeanMetric
 
 from dltrain.errors import DivergenceError
+from dltrain.problems import Classification, Regression
 
 OptimizerFactory = Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
 # (optimizer, how many times the schedule steps in this run) -> scheduler
 SchedulerFactory = Callable[[torch.optim.Optimizer, int], Any]
-
-
-# Inputs are this module's own logits and labels: torchmetrics' per-update argument
-# checks (torch.unique on every batch) and NaN scans would only slow the step loop.
-FAST = {"validate_args": False}
-
-
-# Every metric a classification run logs: what monitor.metric may name.
-LOGGED_METRICS = (
-    "val/acc", "val/f1", "val/precision", "val/recall", "val/loss", "train/acc", "train/loss",
-)  # fmt: skip
-
-
-def scores(num_classes: int, average: str = "macro") -> MetricCollection:
-    """Precision, recall and F1 (macro by default), plus accuracy when averaged."""
-    metrics = {
-        "precision": MulticlassPrecision(num_classes, average=average, **FAST),
-        "recall": MulticlassRecall(num_classes, average=average, **FAST),
-        "f1": MulticlassF1Score(num_classes, average=average, **FAST),
-    }
-    if average != "none":
-        metrics["acc"] = MulticlassAccuracy(num_classes, average="micro", **FAST)
-    return MetricCollection(metrics)
 
 
 def mean() -> MeanMetric:
@@ -68,13 +38,14 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
-class Classifier(L.LightningModule):
-    """Cross-entropy training (plus an optional L1 penalty) with per-epoch torchmetrics.
+class Learner(L.LightningModule):
+    """Training with the problem's loss (plus an optional L1 penalty) and per-epoch torchmetrics.
 
-    The model takes inputs in the data's raw scale: `forward` normalizes them first,
-    so a checkpoint carries its own preprocessing. Metrics are updated every step and
-    computed once per epoch, so the step loop has no host synchronisation; after
-    `test`, `test_report` holds the confusion matrix and the per-class figures.
+    The model takes inputs in the data's raw scale: `forward` preprocesses them first and
+    applies the problem's head (a regression target's unit), so a checkpoint carries its
+    own preprocessing. Metrics are updated every step and computed once per epoch, so the
+    step loop has no host synchronisation; after `test`, `test_report` holds the problem's
+    report (the confusion matrix and per-class figures; the test predictions).
     """
 
     def __init__(
@@ -94,8 +65,11 @@ class Classifier(L.LightningModule):
         class_names: list[str] | None = None,
         channels_last: bool = False,
         data_description: dict[str, Any] | None = None,
+        problem: Classification | Regression | None = None,
+        head: nn.Module | None = None,
     ) -> None:
         super().__init__()
+        self.problem = problem or Classification()
         # Plain data (the data's kind, a table's columns and vocabularies) that predict needs
         # to turn raw inputs into the model's input; kept in every checkpoint.
         self.data_description = dict(data_description or {"kind": "tensor"})
@@ -106,7 +80,7 @@ class Classifier(L.LightningModule):
         # Saved in every checkpoint, so a checkpoint alone can rebuild and use the model.
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.class_names = (
-            list(class_names) if class_names else [str(i) for i in range(num_classes)]
+            list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
         )
         self.normalize = normalize or nn.Identity()
         self.net = net
@@ -114,32 +88,21 @@ class Classifier(L.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval, self.scheduler_monitor = scheduler_interval, scheduler_monitor
         self.l1 = l1
-        self.criterion = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=label_smoothing)
+        # Outputs of the net -> the model's outputs (logits; a regression target's unit).
+        self.head = head if head is not None else self.problem.head()
+        self.criterion = self.problem.criterion(self.head, {}, class_weights, label_smoothing)
         # One container, so the model summary shows the net rather than a row per metric.
         self.metrics = nn.ModuleDict(
             {
                 "train_loss": mean(),
-                "train_scores": MetricCollection(
-                    {"acc": MulticlassAccuracy(num_classes, average="micro", **FAST)},
-                    prefix="train/",
-                ),
+                "train_scores": self.problem.train_scores(num_classes).clone(prefix="train/"),
                 "val_loss": mean(),
-                "val_scores": scores(num_classes).clone(prefix="val/"),
+                "val_scores": self.problem.scores(num_classes).clone(prefix="val/"),
                 "test_loss": mean(),
-                "test_scores": scores(num_classes).clone(prefix="test/"),
-                "test_per_class": scores(num_classes, average="none"),
-                "test_confusion": MulticlassConfusionMatrix(num_classes, **FAST),
+                "test_scores": self.problem.scores(num_classes).clone(prefix="test/"),
+                "test_extras": self.problem.test_extras(num_classes),
             }
         )
-        if num_classes == 2:
-            # Binary problems: threshold-free figures of the positive (second) class's score.
-            self.metrics["test_binary"] = MetricCollection(
-                {"auroc": BinaryAUROC(**FAST), "average_precision": BinaryAveragePrecision(**FAST)},
-                prefix="test/",
-            )
-            self.metrics["test_curves"] = MetricCollection(
-                {"roc": BinaryROC(**FAST), "pr": BinaryPrecisionRecallCurve(**FAST)}
-            )
         self.test_report: dict[str, Any] = {}
         # Global step of the first non-finite training loss (-1: none), kept on the device
         # and looked at once per epoch, so the step loop never waits for the host.
@@ -149,6 +112,9 @@ class Classifier(L.LightningModule):
             self.example_input_array = torch.zeros(2, *input_shape)
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.head(self._net_outputs(x))
+
+    def _net_outputs(self, x: Tensor) -> Tensor:
         x = self.normalize(x)
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -177,17 +143,18 @@ class Classifier(L.LightningModule):
         """The parameters that L1 and weight decay apply to: no biases, no norm parameters."""
         return [p for p in self.net.parameters() if p.requires_grad and p.ndim > 1]
 
-    def _stage(self, stage: str) -> tuple[MeanMetric, MetricCollection]:
+    def _stage(self, stage: str) -> tuple[MeanMetric, Any]:
         return self.metrics[f"{stage}_loss"], self.metrics[f"{stage}_scores"]
 
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
         x, y = batch
-        logits = self(x)
-        loss = self.criterion(logits, y)
+        raw = self._net_outputs(x)
+        loss = self.criterion(raw, y)
+        outputs = self.head(raw.detach())
         mean_loss, metrics = self._stage(stage)
         mean_loss.update(loss.detach(), weight=y.numel())
-        metrics.update(logits.detach(), y)
-        return loss, logits
+        metrics.update(outputs, y)
+        return loss, outputs
 
     def _log_epoch(self, stage: str) -> None:
         mean_loss, metrics = self._stage(stage)
@@ -207,13 +174,8 @@ class Classifier(L.LightningModule):
         self._step(batch, "val")
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        _, logits = self._step(batch, "test")
-        self.metrics["test_per_class"].update(logits, batch[1])
-        self.metrics["test_confusion"].update(logits, batch[1])
-        if "test_binary" in self.metrics:
-            positive = logits.softmax(dim=1)[:, 1]
-            self.metrics["test_binary"].update(positive, batch[1])
-            self.metrics["test_curves"].update(positive, batch[1])
+        _, outputs = self._step(batch, "test")
+        self.problem.update_extras(self.metrics["test_extras"], outputs, batch[1])
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         # The epoch's training metrics are logged after its last batch, before validation,
@@ -232,26 +194,9 @@ class Classifier(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
-        per_class, confusion = self.metrics["test_per_class"], self.metrics["test_confusion"]
-        self.test_report = {
-            "confusion_matrix": confusion.compute().tolist(),
-            "per_class": {name: value.tolist() for name, value in per_class.compute().items()},
-        }
-        per_class.reset()
-        confusion.reset()
-        if "test_binary" in self.metrics:
-            binary, curves = self.metrics["test_binary"], self.metrics["test_curves"]
-            figures = binary.compute()
+        figures, self.test_report = self.problem.compute_extras(self.metrics["test_extras"])
+        if figures:
             self.log_dict(figures)
-            fpr, tpr, _ = curves["roc"].compute()
-            precision, recall, _ = curves["pr"].compute()
-            self.test_report["curves"] = {
-                "roc": (fpr.tolist(), tpr.tolist()),
-                "pr": (recall.tolist(), precision.tolist()),
-                **{k.removeprefix("test/"): float(v) for k, v in figures.items()},
-            }
-            binary.reset()
-            curves.reset()
 
     def configure_optimizers(self) -> Any:
         decay = {id(p) for p in self.weights()}

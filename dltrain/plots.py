@@ -17,12 +17,16 @@ def pyplot():
     return plt
 
 
-def learning_curves(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    """Loss, accuracy and learning rate per epoch, training against validation."""
+def learning_curves(
+    rows: Sequence[dict[str, Any]],
+    path: Path,
+    panels: Sequence[tuple[str, str]] = (("loss", "cross-entropy loss"), ("acc", "accuracy")),
+) -> Path:
+    """Loss, a metric (the problem's `curves`) and learning rate per epoch, training
+    against validation."""
     plt = pyplot()
     epochs = [row["epoch"] for row in rows]
     figure, axes = plt.subplots(1, 3, figsize=(14, 4))
-    panels = (("loss", "cross-entropy loss"), ("acc", "accuracy"))
     for axis, (metric, label) in zip(axes[:2], panels, strict=True):
         for split, style in (("train", "-"), ("val", "--")):
             values = [row.get(f"{split}/{metric}") for row in rows]
@@ -104,3 +108,28 @@ def binary_curves(curves: dict[str, Any], positive: str, directory: Path) -> lis
         plt.close(figure)
         written.append(directory / name)
     return written
+
+
+def regression(predicted: Sequence[float], true: Sequence[float], directory: Path) -> list[Path]:
+    """predicted_vs_true.png and residuals.png of a regression on the test split."""
+    import numpy as np
+
+    plt = pyplot()
+    directory.mkdir(parents=True, exist_ok=True)
+    predicted, true = np.asarray(predicted, dtype=float), np.asarray(true, dtype=float)
+    low, high = float(min(true.min(), predicted.min())), float(max(true.max(), predicted.max()))
+    figure, axis = plt.subplots(figsize=(5, 4.5))
+    axis.plot(true, predicted, "o", markersize=3, alpha=0.6)
+    axis.plot([low, high], [low, high], "--", color="grey", linewidth=0.8)
+    axis.set(xlabel="true", ylabel="predicted", title="test: predicted against true")
+    figure.tight_layout()
+    figure.savefig(directory / "predicted_vs_true.png", dpi=110)
+    plt.close(figure)
+    figure, axis = plt.subplots(figsize=(5, 4.5))
+    axis.plot(predicted, predicted - true, "o", markersize=3, alpha=0.6)
+    axis.axhline(0, color="grey", linestyle="--", linewidth=0.8)
+    axis.set(xlabel="predicted", ylabel="predicted - true", title="test residuals")
+    figure.tight_layout()
+    figure.savefig(directory / "residuals.png", dpi=110)
+    plt.close(figure)
+    return [directory / "predicted_vs_true.png", directory / "residuals.png"]

@@ -18,18 +18,11 @@ def _fingerprints(x: Tensor) -> set[str]:
 
 def profile(datamodule: Any) -> dict[str, Any]:
     """Figures about the data a fit is about to train on (data_profile.json)."""
-    names = datamodule.class_names
     splits = {name: datamodule.splits[name] for name in ("train", "val", "test")}
-    counts = {
-        split: dict(zip(names, torch.bincount(y, minlength=len(names)).tolist(), strict=True))
-        for split, (_, y) in splits.items()
-    }
-    train_counts = list(counts["train"].values())
-    smallest = min(train_counts)
+    targets = {split: y for split, (_, y) in splits.items()}
     report: dict[str, Any] = {
-        "samples": {split: len(y) for split, (_, y) in splits.items()},
-        "class_counts": counts,
-        "imbalance_ratio": (max(train_counts) / smallest) if smallest else float("inf"),
+        "samples": {split: len(y) for split, y in targets.items()},
+        **datamodule.problem.target_profile(targets, datamodule.class_names),
         "input_shape": list(datamodule.input_shape),
     }
     if datamodule.mean is not None:

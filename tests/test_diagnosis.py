@@ -7,6 +7,7 @@ import torch
 
 from dltrain.diagnosis import Thresholds, diagnose
 from dltrain.errors import DataError
+from dltrain.problems import Classification
 from dltrain.profile import profile, warnings_for
 
 TEN_CLASSES = {"class_names": [str(i) for i in range(10)], "test/acc": 0.9, "test/f1": 0.9}
@@ -66,6 +67,7 @@ class FakeData:
         self.input_shape = tuple(x.shape[1:])
         self.mean, self.std = x.mean(0), x.std(0)
         self.allows_missing = False
+        self.problem = Classification()
 
     def describe(self):
         return {"kind": "tensor"}

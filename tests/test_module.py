@@ -6,14 +6,14 @@ from types import SimpleNamespace
 import torch
 
 from dltrain.models.mlp import MLP
-from dltrain.module import Classifier
+from dltrain.module import Learner
 
 
 def make_module(**kwargs):
     torch.manual_seed(0)
     net = MLP((4,), num_classes=3, hidden=[8], batchnorm=True)
     optimizer = functools.partial(torch.optim.AdamW, lr=1e-2, weight_decay=0.1)
-    return Classifier(net, num_classes=3, optimizer=optimizer, **kwargs)
+    return Learner(net, num_classes=3, optimizer=optimizer, **kwargs)
 
 
 def test_l1_adds_exactly_its_penalty_on_weights_to_the_training_loss():
@@ -53,7 +53,7 @@ def test_test_report_holds_confusion_matrix_and_per_class_scores():
     module.log_dict = lambda *args, **kwargs: None  # no Trainer attached
     y = torch.tensor([0, 1, 2, 2])
     logits = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 1]), 3).float()
-    module.forward = lambda x: logits
+    module._net_outputs = lambda x: logits  # the net's outputs, before the problem's head
     module.test_step((torch.zeros(4, 4), y), 0)
     module.on_test_epoch_end()
     assert module.test_report["confusion_matrix"] == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]

@@ -12,7 +12,7 @@ from dltrain.errors import ConfigError
 from dltrain.models.mlp import MLP
 from dltrain.models.resnet import ResNet
 from dltrain.models.rnn import RNN
-from dltrain.module import Classifier
+from dltrain.module import Learner
 from dltrain.schedules import make_scheduler
 from dltrain.tasks.build import class_weights
 
@@ -26,7 +26,7 @@ def test_augmentation_keeps_shapes_and_labels_and_changes_pixels():
 
 def test_augmentation_applies_in_training_only():
     net = MLP((1, 6, 6), 3, hidden=[4])
-    module = Classifier(net, 3, optimizer=functools.partial(torch.optim.SGD, lr=0.1),
+    module = Learner(net, 3, optimizer=functools.partial(torch.optim.SGD, lr=0.1),
                         augmentation=build_augmentation(rotation=30, translate=0.2))  # fmt: skip
     batch = (torch.randn(8, 1, 6, 6), torch.arange(8) % 3)
     module._trainer = SimpleNamespace(training=True)
@@ -76,9 +76,7 @@ def test_balanced_class_weights_follow_scikit_learn():
 
 def test_class_weights_reach_the_loss():
     weights = torch.tensor([1.0, 5.0, 1.0])
-    module = Classifier(
-        MLP((4,), 3, hidden=[4]), 3, optimizer=torch.optim.SGD, class_weights=weights
-    )
+    module = Learner(MLP((4,), 3, hidden=[4]), 3, optimizer=torch.optim.SGD, class_weights=weights)
     assert torch.equal(module.criterion.weight, weights)
 
 

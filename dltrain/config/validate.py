@@ -124,6 +124,7 @@ RULES: dict[str, Rule | AnyOf] = {
     "data.shape": Rule(int, 1, is_list=True),
     "data.noise": _NON_NEGATIVE,
     "data.label_column": Rule(str),
+    "loss.name": Rule(str, choices=("cross_entropy", "mse", "huber", "l1")),
     "model.hidden": AnyOf((Rule(int, 1), Rule(int, 1, is_list=True))),
     "model.channels": Rule(int, 1, is_list=True),
     "model.kernel_size": _COUNT,
@@ -200,7 +201,7 @@ def _check_cross_field(cfg: DictConfig) -> None:
             f"sched.warmup={sched.warmup} cannot precede a schedule driven by a monitored"
             " metric (sched=plateau): set sched.warmup=0."
         )
-    _check_monitor(cfg)
+    _check_problem(cfg)
     _check_imbalance(cfg.get("data"))
     loss = cfg.get("loss")
     weights = loss.get("class_weights") if isinstance(loss, DictConfig) else None
@@ -213,16 +214,20 @@ def _check_cross_field(cfg: DictConfig) -> None:
             )
 
 
-def _check_monitor(cfg: DictConfig) -> None:
-    """monitor.metric must be a metric the run logs, or it fails only after the first epoch."""
-    from dltrain.module import LOGGED_METRICS
+def _check_problem(cfg: DictConfig) -> None:
+    """The problem kind's own rules, and monitor.metric one of the metrics it logs (else the
+    run would fail only after its first epoch)."""
+    from dltrain.problems import problem_class
 
+    kind = problem_class(cfg)
+    kind.check_config(cfg)
+    logged = kind.logged_metrics
     monitor = cfg.get("monitor")
     metric = monitor.get("metric") if isinstance(monitor, DictConfig) else None
-    if isinstance(metric, str) and metric not in LOGGED_METRICS:
+    if isinstance(metric, str) and metric not in logged:
         raise ConfigError(
-            f"monitor.metric={metric} is not a metric this run logs.{did_you_mean(metric, list(LOGGED_METRICS))}"
-            f" Logged metrics: {', '.join(LOGGED_METRICS)}."
+            f"monitor.metric={metric} is not a metric this run logs.{did_you_mean(metric, list(logged))}"
+            f" Logged metrics: {', '.join(logged)}."
         )
 
 

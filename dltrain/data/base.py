@@ -256,24 +256,17 @@ class InMemoryDataModule(L.LightningDataModule):
         """Turn loaded samples into tensors, fitting what it needs on the training rows only."""
         return samples
 
-    def _read_test_file(self, class_names: list[str]) -> tuple[Tensor | Dataset, Tensor]:
-        """data.test_path, its labels mapped onto the training file's classes by name."""
-        test = self.read(self.test_path)
-        unknown = sorted(set(test.class_names) - set(class_names))
-        if unknown:
-            raise DataError(
-                f"data.test_path={self.test_path} has classes the training data lacks:"
-                f" {', '.join(unknown[:5])} (training classes: {', '.join(class_names)})."
-            )
-        ids = torch.tensor([class_names.index(name) for name in test.class_names])
-        return test.x, ids[test.y]
-
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
         samples = self.load()
+        self.problem.check_source(samples.class_names, type(self).__name__)
         if self.test_path:
-            samples.test = self._read_test_file(samples.class_names)
+            test = self.read(self.test_path)
+            y = self.problem.align_targets(
+                test, samples.class_names, f"data.test_path={self.test_path}"
+            )
+            samples.test = (test.x, y)
         self.class_names = samples.class_names
         held_out = None if samples.test is not None else self.test_fraction
         strata = self.problem.strata(samples.y)
@@ -291,7 +284,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.splits = {name: self._subset(samples.x, samples.y, ids) for name, ids in index.items()}
         if samples.test is not None:
             self.splits["test"] = samples.test
-        self._check_splits()
+        self.problem.check_splits({n: y for n, (_, y) in self.splits.items()}, self.class_names)
         train_size = len(self.splits["train"][1])
         if isinstance(self.batch_size, int) and train_size < self.batch_size:
             raise DataError(
@@ -309,18 +302,6 @@ class InMemoryDataModule(L.LightningDataModule):
     @staticmethod
     def _subset(x: Tensor | Dataset, y: Tensor, ids: Tensor) -> tuple[Tensor | Dataset, Tensor]:
         return (x[ids] if isinstance(x, Tensor) else LabeledSubset(x, y[ids], ids)), y[ids]
-
-    def _check_splits(self) -> None:
-        if not self.problem.has_classes:
-            return
-        for name, (_, y) in self.splits.items():
-            missing = sorted(set(range(self.num_classes)) - set(torch.unique(y).tolist()))
-            if missing:
-                names = ", ".join(self.class_names[i] for i in missing)
-                raise DataError(
-                    f"the {name} split has no samples of class {names}: use more data,"
-                    " or larger data.val_fraction / data.test_fraction."
-                )
 
     @property
     def input_shape(self) -> tuple[int, ...]:

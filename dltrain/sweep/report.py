@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from rich.table import Table
 
 from dltrain.console import console
+from dltrain.problems import problem_class
 
 STATUS_FILE = "trial.json"  # written by sweepers that know more (pruned, failed)
 
@@ -23,6 +24,8 @@ def _trial(run: Path) -> dict[str, Any]:
     config = OmegaConf.load(run / ".hydra" / "config.yaml")
     overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
     metric = str(config.monitor.metric)
+    # The problem kind's test figures: test/acc, test/f1; test/rmse, test/r2 for regression.
+    figures = problem_class(config).report_columns
     metrics = (
         json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
     )
@@ -38,12 +41,12 @@ def _trial(run: Path) -> dict[str, Any]:
         "metric": metric,
         "mode": str(config.monitor.mode),
         "value": metrics.get(metric, known.get("value")),
-        "test/acc": metrics.get("test/acc"),
-        "test/f1": metrics.get("test/f1"),
+        **{column: metrics.get(column) for column in figures},
         "seconds": seconds,
         "diagnosis": " ".join(d["code"] for d in metrics.get("diagnosis", [])),
         "run_dir": str(run),
         "_overrides": overrides,
+        "_figures": figures,
     }
 
 
@@ -158,7 +161,8 @@ def write_report(sweep_dir: Path) -> dict[str, Any]:
     trials = collect(sweep_dir)
     if not trials:
         return {"trials": 0, "best": None, "plots": []}
-    columns = ["number", "status", "overrides", "metric", "value", "test/acc", "test/f1", "seconds",
+    figures = list(trials[0]["_figures"])  # the problem kind's test figures
+    columns = ["number", "status", "overrides", "metric", "value", *figures, "seconds",
                "diagnosis", "run_dir"]  # fmt: skip
     with (sweep_dir / "sweep_results.csv").open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
@@ -171,18 +175,18 @@ def write_report(sweep_dir: Path) -> dict[str, Any]:
         table.caption = "every trial: " + " ".join(
             o for o in trials[0]["_overrides"] if o in common
         )
-    for column in ("#", "status", "overrides", trials[0]["metric"], "test/acc", "s", "diagnosis"):
+    for column in ("#", "status", "overrides", trials[0]["metric"], figures[0], "s", "diagnosis"):
         table.add_column(column)
     for t in trials:
         style = "bold green" if t is best else None
         varying = " ".join(o for o in t["_overrides"] if o not in common)
-        table.add_row(str(t["number"]), t["status"], varying, _shown(t["value"]), _shown(t["test/acc"]),
+        table.add_row(str(t["number"]), t["status"], varying, _shown(t["value"]), _shown(t.get(figures[0])),
                       "" if t["seconds"] is None else f"{t['seconds']:.1f}", t["diagnosis"], style=style)  # fmt: skip
     console.print(table)
     for key, members in seed_groups(trials).items():
         console.print(
             f"{key}: over {len(members)} seeds, {members[0]['metric']} {_mean_std([m['value'] for m in members])},"
-            f" test/acc {_mean_std([m['test/acc'] for m in members])}"
+            f" {figures[0]} {_mean_std([m[figures[0]] for m in members])}"
         )
     summary: dict[str, Any] = {"trials": len(trials), "best": None}
     if best is not None:

@@ -14,17 +14,20 @@ from torch import Tensor, nn
 
 from dltrain.data.base import InMemoryDataModule
 from dltrain.errors import ConfigError
-from dltrain.module import Classifier
+from dltrain.module import Learner
 from dltrain.schedules import make_scheduler
 
 # data.batch_size=auto: the data is set up with this size until the finder picks one.
 PROVISIONAL_BATCH_SIZE = 64
 
 
-def build_datamodule(data_cfg: DictConfig) -> InMemoryDataModule:
-    """The data module, set up: its input shape and class names are known afterwards."""
+def build_datamodule(data_cfg: DictConfig, problem: Any = None) -> InMemoryDataModule:
+    """The data module for the problem (default: classification), set up: its input shape
+    and class names are known afterwards."""
     provisional = {"batch_size": PROVISIONAL_BATCH_SIZE} if data_cfg.batch_size == "auto" else {}
     datamodule = instantiate(data_cfg, _convert_="all", **provisional)
+    if problem is not None:
+        datamodule.problem = problem
     datamodule.setup("fit")
     return datamodule
 
@@ -68,8 +71,9 @@ def _accepts(net_cfg: DictConfig, arguments: dict[str, Any]) -> bool:
 
 
 def build_data_net(model_cfg: DictConfig, datamodule: InMemoryDataModule) -> nn.Module:
-    """The net for this data: its input shape, class count and whatever else it needs."""
-    return build_net(model_cfg, num_classes=datamodule.num_classes, **datamodule.net_inputs())
+    """The net for this data: its input shape, output width and whatever else it needs."""
+    outputs = datamodule.problem.outputs(datamodule.num_classes)
+    return build_net(model_cfg, num_classes=outputs, **datamodule.net_inputs())
 
 
 def class_weights(setting: Any, counts: Tensor) -> Tensor | None:
@@ -104,7 +108,7 @@ def build_augmentation(augment_cfg: DictConfig, input_shape: tuple[int, ...]) ->
     return module
 
 
-def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module) -> Classifier:
+def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module) -> Learner:
     """The LightningModule with its loss, penalties, augmentation, optimizer and schedule."""
     sched = cfg.sched
     scheduler = None
@@ -117,7 +121,9 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module
             warmup_start_factor=sched.get("warmup_start_factor", 0.1),
         )
     loss = cfg.get("loss") or {}
-    return Classifier(
+    weights = loss.get("class_weights")
+    problem = datamodule.problem
+    return Learner(
         net,
         num_classes=datamodule.num_classes,
         optimizer=instantiate(cfg.optim),
@@ -126,13 +132,15 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module
         scheduler_monitor=sched.get("monitor"),
         l1=cfg.regularization.l1,
         label_smoothing=cfg.regularization.label_smoothing,
-        class_weights=class_weights(loss.get("class_weights"), datamodule.class_counts()),
+        class_weights=class_weights(weights, datamodule.class_counts()) if weights else None,
         augmentation=build_augmentation(cfg.augment, datamodule.input_shape),
         normalize=datamodule.preprocess(),
         input_shape=datamodule.input_shape,
         class_names=datamodule.class_names,
         channels_last=bool(cfg.speed.channels_last) and len(datamodule.input_shape) == 3,
         data_description=datamodule.describe(),
+        problem=problem,
+        head=problem.head(datamodule.splits["train"][1]),
     )
 
 

@@ -17,7 +17,9 @@ def main(cfg: DictConfig) -> int:
     from dltrain.tasks.fit import build_model, quiet_lightning
 
     quiet_lightning()
-    datamodule = build_datamodule(cfg.data)
+    from dltrain.problems import build_problem
+
+    datamodule = build_datamodule(cfg.data, build_problem(cfg))
     found = find_batch_size(cfg, build_model(cfg, datamodule), datamodule)
     write_json(Path(cfg.paths.run_dir) / "batch_size.json", found)
     console.print(f"largest batch size: {found['batch_size']} (bounded by {found['limit']})")

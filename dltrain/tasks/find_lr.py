@@ -18,7 +18,9 @@ def main(cfg: DictConfig) -> float:
 
     quiet_lightning()
     run_dir = Path(cfg.paths.run_dir)
-    datamodule = build_datamodule(cfg.data)
+    from dltrain.problems import build_problem
+
+    datamodule = build_datamodule(cfg.data, build_problem(cfg))
     plot = run_dir / "plots" / "lr_finder.png"
     lr = find_lr(cfg, build_model(cfg, datamodule), datamodule, plot=plot)
     write_json(run_dir / "lr_finder.json", {"suggested_lr": lr, "plot": str(plot)})

@@ -14,7 +14,7 @@ from dltrain.console import console, show_config, show_diagnosis, show_metrics, 
 from dltrain.diagnosis import Thresholds, diagnose
 from dltrain.profile import profile
 from dltrain.profile import warnings_for as profile_warnings
-from dltrain.tasks.evaluate import test_report, write_json
+from dltrain.tasks.evaluate import write_json
 
 
 def quiet_lightning() -> None:
@@ -46,14 +46,19 @@ def epoch_history(trainer: Any) -> list[dict]:
     return list(history.rows) if history is not None else []
 
 
-def data_summary(datamodule: Any) -> dict:
-    """data.json: what the data was: class names (label ids in order), shapes, split sizes."""
-    return {
+def data_summary(datamodule: Any, data_profile: dict) -> dict:
+    """data.json: what the data was: class names (label ids in order), shapes, split sizes,
+    the training targets (class counts; a continuous target's statistics)."""
+    summary = {
         "class_names": datamodule.class_names,
         "input_shape": list(datamodule.input_shape),
-        "split_sizes": {name: len(labels) for name, (_, labels) in datamodule.splits.items()},
-        "train_class_counts": datamodule.class_counts().tolist(),
+        "split_sizes": data_profile["samples"],
     }
+    if "class_counts" in data_profile:
+        summary["train_class_counts"] = list(data_profile["class_counts"]["train"].values())
+    else:
+        summary["train_target"] = data_profile["targets"]["train"]
+    return summary
 
 
 def record_choice(cfg: DictConfig, run_dir: Path, key: str, value: Any) -> None:
@@ -121,6 +126,7 @@ def resume_checkpoint(cfg: DictConfig) -> Path | None:
 
 def main(cfg: DictConfig) -> float:
     """Run the fit task; return the best value of `monitor.metric` for Hydra sweepers."""
+    from dltrain.problems import build_problem
     from dltrain.sweep.pruning import pruned_under_ddp
     from dltrain.tasks.build import build_datamodule, build_trainer
 
@@ -132,7 +138,7 @@ def main(cfg: DictConfig) -> float:
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)  # Hydra made it already, `dltrain check` did not
     resume_from = resume_checkpoint(cfg)
-    datamodule = build_datamodule(cfg.data)
+    datamodule = build_datamodule(cfg.data, build_problem(cfg))
     thresholds = Thresholds(**OmegaConf.to_container(cfg.diagnosis))
     data_profile = profile(datamodule)
     choose_auto_values(cfg, datamodule, run_dir)
@@ -151,7 +157,9 @@ def main(cfg: DictConfig) -> float:
     # Taken before evaluating: loading the best checkpoint restores the callbacks' older state.
     history = epoch_history(trainer)
     if trainer.is_global_zero and history:
-        plots.learning_curves(history, run_dir / "plots" / "learning_curves.png")
+        plots.learning_curves(
+            history, run_dir / "plots" / "learning_curves.png", datamodule.problem.curves
+        )
 
     checkpoint = trainer.checkpoint_callback
     best = "best" if checkpoint is not None and checkpoint.best_model_path else None
@@ -161,20 +169,14 @@ def main(cfg: DictConfig) -> float:
     test = trainer.test(
         module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
     )[0]
-    metrics = test_report({**val, **test}, module.test_report, datamodule.class_names)
-    metrics["diagnosis"] = diagnose(history, metrics, thresholds, data_profile["imbalance_ratio"])
+    problem = datamodule.problem
+    metrics = problem.metrics_json({**val, **test}, module.test_report, datamodule.class_names)
+    metrics["diagnosis"] = diagnose(history, metrics, thresholds, data_profile["imbalance_ratio"],
+                                    problem.chance_loss(datamodule.num_classes))  # fmt: skip
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)
-        write_json(run_dir / "data.json", data_summary(datamodule))
-        plots.confusion_matrix(
-            metrics["test/confusion_matrix"],
-            metrics["class_names"],
-            run_dir / "plots" / "confusion_matrix.png",
-        )
-        if "curves" in module.test_report:
-            plots.binary_curves(
-                module.test_report["curves"], metrics["class_names"][1], run_dir / "plots"
-            )
+        write_json(run_dir / "data.json", data_summary(datamodule, data_profile))
+        problem.plots(module.test_report, datamodule.class_names, run_dir / "plots")
         show_metrics(
             {**val, **test}, title=f"best checkpoint ({cfg.monitor.metric}) on held-out data"
         )

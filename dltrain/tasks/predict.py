@@ -1,4 +1,4 @@
-"""`dltrain predict run=<run dir> input=<path>`: classes for new inputs, with the run's model."""
+"""`dltrain predict run=<run dir> input=<path>`: predictions for new inputs, with the run's model."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from dltrain.console import console
 from dltrain.data.image_folder import EXTENSIONS, ImageFiles
 from dltrain.errors import DataError
-from dltrain.tasks.saved_run import checkpoint_path, find_run, load_classifier, run_config
+from dltrain.tasks.saved_run import checkpoint_path, find_run, load_model, run_config
 
 
 def read_images(paths: list[Path], input_shape: tuple[int, ...]) -> torch.Tensor:
@@ -87,19 +87,19 @@ def main(cfg: DictConfig) -> int:
     """Write predictions.csv in this command's run directory; return the number of samples."""
     run = find_run(cfg.run)
     config = run_config(run, cfg, list(HydraConfig.get().overrides.task))
-    model = load_classifier(config, checkpoint_path(run, cfg.ckpt_path))
+    model = load_model(config, checkpoint_path(run, cfg.ckpt_path))
     sources, x = read_inputs(Path(cfg.input), model.data_description, model.input_shape)
     with torch.no_grad():
         batches = torch.split(
             x, int(config.data.batch_size) if config.data.batch_size != "auto" else 256
         )
-        probabilities = torch.cat([model(batch).softmax(dim=1) for batch in batches])
+        outputs = torch.cat([model(batch) for batch in batches])
+    columns, rows = model.problem.predictions(outputs, model.class_names)
     out = Path(cfg.paths.run_dir) / "predictions.csv"
-    names = model.class_names
     with out.open("w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["id", "source", "predicted", *[f"p_{name}" for name in names]])
-        for i, (source, p) in enumerate(zip(sources, probabilities.tolist(), strict=True)):
-            writer.writerow([i, source, names[int(np.argmax(p))], *[f"{v:.6f}" for v in p]])
+        writer.writerow(["id", "source", *columns])
+        for i, (source, row) in enumerate(zip(sources, rows, strict=True)):
+            writer.writerow([i, source, *row])
     console.print(f"{len(sources)} predictions → {out}")
     return len(sources)

@@ -110,10 +110,12 @@ def rebuild_inputs(info: dict, state: dict) -> tuple[Any, dict[str, Any]]:
     return normalize, {"input_shape": tuple(info["input_shape"])}
 
 
-def load_classifier(config: DictConfig, ckpt: Path):
-    """The trained model of a checkpoint, in eval mode: raw inputs in, logits out."""
+def load_model(config: DictConfig, ckpt: Path):
+    """The trained model of a checkpoint, in eval mode: raw inputs in, the problem's outputs
+    out (logits; numbers in the target's unit)."""
     from dltrain.checkpoints import load_checkpoint
-    from dltrain.module import Classifier
+    from dltrain.module import Learner
+    from dltrain.problems import build_problem
     from dltrain.tasks.build import build_net
 
     checkpoint = load_checkpoint(ckpt, hint=ANOTHER_CHECKPOINT)
@@ -125,8 +127,9 @@ def load_classifier(config: DictConfig, ckpt: Path):
     state = checkpoint["state_dict"]
     class_names = info["class_names"]
     preprocess, net_inputs = rebuild_inputs(info, state)
-    net = build_net(config.model, num_classes=len(class_names), **net_inputs)
-    model = Classifier(
+    problem = build_problem(config)
+    net = build_net(config.model, num_classes=problem.outputs(len(class_names)), **net_inputs)
+    model = Learner(
         net,
         num_classes=len(class_names),
         optimizer=None,
@@ -134,6 +137,7 @@ def load_classifier(config: DictConfig, ckpt: Path):
         input_shape=tuple(info["input_shape"]),
         class_names=class_names,
         data_description=info.get("data"),
+        problem=problem,
     )
     model.load_state_dict(state)
     return model.eval()

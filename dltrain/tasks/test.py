@@ -9,13 +9,15 @@ from omegaconf import DictConfig
 
 from dltrain.checkpoints import load_checkpoint
 from dltrain.console import show_metrics
-from dltrain.tasks.evaluate import test_report, write_json
+from dltrain.problems import build_problem
+from dltrain.tasks.evaluate import write_json
 from dltrain.tasks.fit import quiet_lightning
 from dltrain.tasks.saved_run import ANOTHER_CHECKPOINT, checkpoint_path, find_run, run_config
 
 
 def main(cfg: DictConfig) -> float:
-    """Evaluate the checkpoint with the run's saved config; return test accuracy."""
+    """Evaluate the checkpoint with the run's saved config; return its first test figure
+    (accuracy; RMSE for regression)."""
     import lightning as L
 
     from dltrain.tasks.build import (
@@ -31,13 +33,14 @@ def main(cfg: DictConfig) -> float:
     ckpt = checkpoint_path(run, cfg.ckpt_path)
     weights = load_checkpoint(ckpt, hint=ANOTHER_CHECKPOINT)["state_dict"]  # before any data
     L.seed_everything(config.seed, workers=True, verbose=False)
-    datamodule = build_datamodule(config.data)
+    problem = build_problem(config)
+    datamodule = build_datamodule(config.data, problem)
     module = build_module(config, datamodule, build_data_net(config.model, datamodule))
     module.load_state_dict(weights)
     trainer = build_evaluation_trainer(config)
     test = trainer.test(module, datamodule=datamodule, verbose=False)[0]
-    metrics = test_report(test, module.test_report, datamodule.class_names)
+    metrics = problem.metrics_json(test, module.test_report, datamodule.class_names)
     out = Path(cfg.paths.run_dir)
     write_json(out / "metrics.json", {**metrics, "run": str(run), "checkpoint": str(ckpt)})
     show_metrics(test, title=f"{ckpt} on the held-out test split")
-    return float(test["test/acc"])
+    return float(test[problem.report_columns[0]])
