@@ -14,8 +14,9 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins import TorchCheckpointIO
+from torch import Tensor
 
 from dltrain.errors import Interrupted, Terminated
 
@@ -39,7 +40,13 @@ class EpochHistory(Callback):
         }
         seconds = round(time.perf_counter() - self._started, 4)
         self.rows.append(
-            {"epoch": trainer.current_epoch, "lr": self._lr, **metrics, "epoch_seconds": seconds}
+            {
+                "epoch": trainer.current_epoch,
+                "step": trainer.global_step,
+                "lr": self._lr,
+                **metrics,
+                "epoch_seconds": seconds,
+            }
         )
         if trainer.is_global_zero:
             self._write()
@@ -85,6 +92,43 @@ class RngState(Callback):
         np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
         if "cuda" in state_dict and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint (save_top_k=1) that breaks a tie on the monitored metric
+    by the lower `tie_breaker` (the validation loss). On a small validation set accuracy
+    saturates early; without it the first epoch to reach the top is kept over later,
+    better-fitted ones."""
+
+    def __init__(self, *args: Any, tie_breaker: str = "val/loss", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tie_breaker = tie_breaker
+        self.best_tie_value: float | None = None
+
+    def check_monitor_top_k(self, trainer: L.Trainer, current: Tensor | None = None) -> bool:
+        if super().check_monitor_top_k(trainer, current):
+            return True
+        if current is None or self.save_top_k != 1 or not self.best_k_models:
+            return False
+        loss = trainer.callback_metrics.get(self.tie_breaker)
+        tied = bool(current == self.best_k_models[self.kth_best_model_path])
+        better = (loss is not None and self.best_tie_value is not None
+                  and float(loss) < self.best_tie_value)  # fmt: skip
+        return trainer.strategy.reduce_boolean_decision(tied and better)
+
+    def _update_best_and_save(
+        self, current: Tensor, trainer: L.Trainer, monitor_candidates: dict[str, Tensor]
+    ) -> None:
+        loss = monitor_candidates.get(self.tie_breaker)
+        self.best_tie_value = float(loss) if loss is not None else None
+        super()._update_best_and_save(current, trainer, monitor_candidates)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "best_tie_value": self.best_tie_value}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.best_tie_value = state_dict.get("best_tie_value")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -18,7 +18,7 @@ SUBCOMMANDS = {
     "export": "export a run's model to ONNX or TorchScript and check its outputs",
     "find-lr": "run the learning-rate range test; print and plot the suggested optim.lr",
     "find-batch-size": "find the largest batch size that fits the memory budget",
-    "check": "smoke-run every experiment config (built-in and yours): a CI check",
+    "check": "smoke-run experiment configs (yours with --config-dir; --builtin, --all): a CI check",
     "config": "print the resolved, validated config without training (--groups: the options)",
     "report": "rebuild a sweep's results table, best config and plots (<sweep dir>)",
 }

@@ -31,14 +31,24 @@ def show_config(config: dict[str, Any], title: str = "config") -> None:
     console.print(tree)
 
 
-def show_metrics(metrics: dict[str, Any], title: str) -> None:
-    """Print the scalar metrics as a table, one row per metric."""
+def show_metrics(
+    metrics: dict[str, Any], title: str, baseline: dict[str, Any] | None = None
+) -> None:
+    """Print the scalar metrics as a table, one row per metric, with the classical
+    baseline's figure beside each one it has (`baseline/val_acc` beside `val/acc`)."""
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
+    shown = {k: v for k, v in (baseline or {}).items() if isinstance(v, float)}
+    if any(k.startswith("baseline/val_") for k in shown):
+        table.add_column("baseline", justify="right")
+        table.caption = f"baseline: {baseline['baseline/name']}"
     for name, value in metrics.items():
         if isinstance(value, float):
-            table.add_row(name, f"{value:.4f}")
+            theirs = shown.get("baseline/" + name.replace("/", "_", 1))
+            row = [name, f"{value:.4f}"] + ([] if table.caption is None else
+                                             ["" if theirs is None else f"{theirs:.4f}"])  # fmt: skip
+            table.add_row(*row)
     console.print(table)
 
 
@@ -58,6 +68,8 @@ def show_profile(report: dict[str, Any], warnings: list[str]) -> None:
     if report.get("train_min") is not None:
         facts.append(f"training values {report['train_min']:.3g} .. {report['train_max']:.3g}")
     console.print("  " + " · ".join(facts))
+    if report.get("baseline"):
+        console.print(f"  baseline: {report['baseline']}")
     if report.get("columns"):
         shown = []
         for name, column in report["columns"].items():
@@ -67,6 +79,8 @@ def show_profile(report: dict[str, Any], warnings: list[str]) -> None:
             gaps = f", {column['missing']} missing" if column["missing"] else ""
             shown.append(f"{name} ({kind}{gaps})")
         console.print("  columns: " + ", ".join(shown))
+    for note in report.get("notes", []):
+        console.print(f"  note: {note}")
     for warning in warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 

@@ -3,8 +3,9 @@
 Each detector returns a finding (code, message with the evidence, what to try) or
 None. Loss changes are measured against the loss of guessing uniformly, ln(classes),
 so they mean the same for any number of classes and any stage of training. The
-thresholds are in the `diagnosis` config block; a diagnosis never changes the run. The codes: overfitting, underfitting, lr_too_high, not_converged,
-imbalance_hurting, and healthy when nothing else was found.
+thresholds are in the `diagnosis` config block; a diagnosis never changes the run. The
+codes: overfitting, underfitting, lr_too_high, not_converged, too_few_steps,
+below_baseline, imbalance_hurting, and healthy when nothing else was found.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Thresholds:
     imbalance_gap: float = 0.05  # test accuracy minus macro-F1 above this, or ...
     worst_recall: float = 0.5  # ... the worst class's recall below this x the mean recall
     imbalance_ratio: float = 3.0  # largest/smallest training class from this is imbalanced
+    baseline_gap: float = 0.01  # the net's validation headline this far under the baseline's
+    min_steps: int = 200  # fewer optimizer steps than this, with the loss still falling
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Context:
     metrics: Row
     chance_loss: float  # the loss of guessing: ln(classes); 1 for a standardized target's MSE
     imbalance_ratio: float  # largest/smallest class in the training split
+    headline: str = "acc"  # the problem's figure compared with the baseline (higher is better)
 
 
 def _series(rows: Sequence[Row], key: str) -> list[float]:
@@ -58,7 +62,10 @@ def overfitting(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding | Non
     if len(val) < t.overfit_epochs + 2 or len(train) != len(val):
         return None
     best = min(range(len(val)), key=val.__getitem__)
-    rose = val[-1] >= val[best] * (1 + t.overfit_rise)
+    # A relative rise, and one that matters against the loss of guessing (not 0.013 -> 0.018).
+    rose = (
+        val[-1] >= val[best] * (1 + t.overfit_rise) and val[-1] - val[best] > 0.02 * c.chance_loss
+    )
     if rose and len(val) - 1 - best >= t.overfit_epochs and train[-1] < train[best]:
         return Finding(
             "overfitting",
@@ -121,6 +128,37 @@ def not_converged(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding | N
     return None
 
 
+def too_few_steps(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding | None:
+    train, steps = _series(rows, "train/loss"), _series(rows, "step")
+    if len(train) < 2 or not steps or steps[-1] >= t.min_steps:
+        return None
+    # Still improving in the second half of training: more steps would have helped.
+    if train[-1] < train[len(train) // 2] - t.converging_drop * c.chance_loss:
+        total, epochs = int(steps[-1]), len(rows)
+        needed = math.ceil(epochs * t.min_steps / max(total, 1))
+        return Finding(
+            "too_few_steps",
+            f"training made only {total} optimizer steps ({epochs} epochs of"
+            f" {total // epochs}) and its loss was still falling: train longer"
+            f" (trainer.max_epochs={needed} gives {t.min_steps}), use a smaller data.batch_size,"
+            " or raise optim.lr.",
+        )
+    return None
+
+
+def below_baseline(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding | None:
+    ours, theirs = c.metrics.get(f"val/{c.headline}"), c.metrics.get(f"baseline/val_{c.headline}")
+    if ours is None or theirs is None or ours >= theirs - t.baseline_gap:
+        return None
+    return Finding(
+        "below_baseline",
+        f"the net's validation {c.headline} {ours:.3f} is {theirs - ours:.3f} under the baseline's"
+        f" ({c.metrics.get('baseline/name')}: {theirs:.3f}): on small or simple data try a"
+        " smaller net, stronger regularization (regularization=strong),"
+        " more epochs, or keep the classical model.",
+    )
+
+
 def imbalance_hurting(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding | None:
     if c.imbalance_ratio < t.imbalance_ratio:
         return None
@@ -140,9 +178,11 @@ def imbalance_hurting(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding
 
 DETECTORS: list[Callable[[Sequence[Row], Context, Thresholds], Finding | None]] = [
     lr_too_high,
+    too_few_steps,  # before underfitting: too few steps is the cause, low accuracy the symptom
     underfitting,
     overfitting,
     not_converged,
+    below_baseline,
     imbalance_hurting,
 ]
 
@@ -153,6 +193,7 @@ def diagnose(
     thresholds: Thresholds | None = None,
     imbalance_ratio: float = 1.0,
     chance_loss: float | None = None,
+    headline: str = "acc",
 ) -> list[dict]:
     """Every finding for a run (metrics.json's `diagnosis`); [healthy] when there is none.
 
@@ -164,7 +205,7 @@ def diagnose(
             2, len(metrics.get("class_names", [])) or len(metrics.get("test/per_class", {})) or 2
         )
         chance_loss = math.log(classes)
-    context = Context(metrics, chance_loss, imbalance_ratio)
+    context = Context(metrics, chance_loss, imbalance_ratio, headline)
     findings = [f for detect in DETECTORS if (f := detect(rows, context, t)) is not None]
     if not findings:
         findings = [Finding("healthy", "nothing notable: the run looks healthy.")]

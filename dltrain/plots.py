@@ -21,9 +21,10 @@ def learning_curves(
     rows: Sequence[dict[str, Any]],
     path: Path,
     panels: Sequence[tuple[str, str]] = (("loss", "cross-entropy loss"), ("acc", "accuracy")),
+    baseline: dict[str, Any] | None = None,
 ) -> Path:
     """Loss, a metric (the problem's `curves`) and learning rate per epoch, training
-    against validation."""
+    against validation; the classical baseline's validation figure as a reference line."""
     plt = pyplot()
     epochs = [row["epoch"] for row in rows]
     figure, axes = plt.subplots(1, 3, figsize=(14, 4))
@@ -32,6 +33,10 @@ def learning_curves(
             values = [row.get(f"{split}/{metric}") for row in rows]
             if any(v is not None for v in values):
                 axis.plot(epochs, values, style, marker="o", markersize=3, label=split)
+        reference = (baseline or {}).get(f"baseline/val_{metric}")
+        if reference is not None:
+            axis.axhline(reference, color="grey", linestyle=":",
+                         label=f"baseline (val): {baseline['baseline/name']}")  # fmt: skip
         axis.set(title=f"{label} per epoch", xlabel="epoch", ylabel=label)
         axis.legend()
         axis.grid(alpha=0.3)

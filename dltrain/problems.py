@@ -64,9 +64,11 @@ class Classification:
     has_classes = True
     logged_metrics = ("val/acc", "val/f1", "val/precision", "val/recall", "val/loss",
                       "train/acc", "train/loss")  # fmt: skip
-    report_columns = ("test/acc", "test/f1")
+    report_columns = ("test/acc", "test/f1", "baseline/test_acc")
     # The learning-curve panels: (metric, label) for the loss and one score.
     curves = (("loss", "cross-entropy loss"), ("acc", "accuracy"))
+    # The figure (higher is better) that compares the net with its baseline.
+    headline = "acc"
 
     def encode_targets(
         self, values: list[Any], column: str, source: Any
@@ -152,6 +154,18 @@ class Classification:
     def outputs(self, num_classes: int) -> int:
         """The net's output width: one logit per class."""
         return num_classes
+
+    def linear_baseline(self, num_classes: int) -> Any:
+        """The classical linear model for classes: multinomial logistic regression."""
+        from dltrain.baselines import LogisticRegression
+
+        return LogisticRegression(num_classes)
+
+    def target_shift(self, y_train: Tensor, y_test: Tensor, class_names: list[str]) -> dict:
+        """How the test split's targets differ from training's: classes whose share moved."""
+        from dltrain.drift import shifted_classes
+
+        return {"shifted_classes": shifted_classes(y_train, y_test, class_names)}
 
     def head(self, y_train: Tensor | None = None) -> nn.Module:
         """What turns the net's outputs into the model's outputs: the logits as they are."""
@@ -277,8 +291,9 @@ class Regression:
     name = "regression"
     has_classes = False
     logged_metrics = ("val/rmse", "val/mae", "val/r2", "val/loss", "train/loss", "train/mae")
-    report_columns = ("test/rmse", "test/r2")
+    report_columns = ("test/rmse", "test/r2", "baseline/test_r2")
     curves = (("loss", "loss on the standardized target"), ("mae", "mean absolute error"))
+    headline = "r2"
 
     def __init__(self, loss: str = "mse") -> None:
         self.loss = loss
@@ -362,6 +377,18 @@ class Regression:
     def outputs(self, num_classes: int) -> int:
         """The net's output width: one number."""
         return 1
+
+    def linear_baseline(self, num_classes: int) -> Any:
+        """The classical linear model for numbers: ridge regression."""
+        from dltrain.baselines import RidgeRegression
+
+        return RidgeRegression()
+
+    def target_shift(self, y_train: Tensor, y_test: Tensor, class_names: list[str]) -> dict:
+        """How the test split's targets differ from training's: a KS test of the numbers."""
+        from dltrain.drift import shifted_features
+
+        return {"shifted_features": shifted_features({"target": y_train}, {"target": y_test})}
 
     def head(self, y_train: Tensor | None = None) -> nn.Module:
         """The target's training mean and std (placeholders when a checkpoint fills them)."""

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from dltrain.drift import compare
+from dltrain.drift import warnings_for as drift_warnings
 from dltrain.errors import DataError
 
 
@@ -52,6 +54,9 @@ def profile(datamodule: Any) -> dict[str, Any]:
     else:
         # File-backed data is read lazily; value range and duplicates are not scanned.
         report["train_min"] = report["train_max"] = report["duplicates_train_test"] = None
+    test_vs_train = compare(datamodule)
+    if test_vs_train is not None:
+        report["test_vs_train"] = test_vs_train
     return report
 
 
@@ -75,6 +80,7 @@ def warnings_for(report: dict[str, Any], imbalance_ratio: float) -> list[str]:
             f"the training classes are imbalanced (largest/smallest = {report['imbalance_ratio']:.1f}):"
             " consider loss.class_weights=balanced or data.sampler=weighted."
         )
+    found += drift_warnings(report.get("test_vs_train"))
     if report.get("duplicates_train_test"):
         found.append(
             f"{report['duplicates_train_test']} test samples also appear in the training split:"

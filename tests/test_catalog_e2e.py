@@ -102,4 +102,4 @@ def test_balanced_class_weights_raise_macro_f1_on_imbalanced_digits(dltrain):
                          f"loss.class_weights={weights}", "trainer.max_epochs=15")  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
         scores[weights] = read_metrics(run_dirs(dltrain.cwd / "runs")[-1])["test/f1"]
-    assert scores["balanced"] > scores["null"] + 0.1, scores
+    assert scores["balanced"] > scores["null"] + 0.05, scores

@@ -70,3 +70,32 @@ def test_rank_shards_are_disjoint_and_equal_in_size():
     shards = [RankShard(base, rank, 2) for rank in range(2)]
     first, second = (set(s.indices().tolist()) for s in shards)
     assert len(first) == len(second) == 5 and not first & second
+
+
+def test_a_small_split_makes_several_passes_per_epoch_each_a_permutation():
+    sampler = EpochPermutation(10, seed=0, passes=3)
+    order = sampler.indices()
+    assert len(sampler) == 30 and len(order) == 30
+    for p in range(3):
+        assert sorted(order[10 * p : 10 * (p + 1)].tolist()) == list(range(10))
+    assert order[:10].tolist() != order[10:20].tolist()
+    x, y = torch.arange(10).float().unsqueeze(1), torch.arange(10)
+    assert len(TensorBatches(x, y, batch_size=4, sampler=sampler, drop_last=True)) == 7
+
+
+def test_an_epoch_of_few_batches_is_stretched_to_the_minimum_and_says_so():
+    data = DigitsDataModule(batch_size=512, seed=0, min_batches_per_epoch=16)
+    data.setup("fit")
+    assert data.passes() == 8  # 1257 samples: 2 batches of 512 per pass
+    assert len(data.train_dataloader()) == 1257 * 8 // 512
+    assert "each epoch makes 8 passes" in data.epoch_notes()[0]
+    data.batch_size = 64  # 19 batches per pass: nothing to stretch
+    assert data.passes() == 1 and data.epoch_notes() == []
+    assert len(data.train_dataloader()) == 1257 // 64
+
+
+def test_a_training_split_smaller_than_a_batch_trains_in_one_smaller_batch():
+    data = DigitsDataModule(batch_size=4096, seed=0)
+    data.setup("fit")
+    assert data.batch_size == 1257 and "fewer than data.batch_size=4096" in data.notes[0]
+    assert [len(b[1]) for b in data.train_dataloader()] == [1257] * 16

@@ -84,3 +84,33 @@ def test_profile_counts_classes_duplicates_and_refuses_non_finite_values():
     x[3, 1] = math.inf
     with pytest.raises(DataError, match="non-finite"):
         profile(FakeData(x, y))
+
+
+def with_steps(rows, per_epoch):
+    return [{**row, "step": per_epoch * (row["epoch"] + 1)} for row in rows]
+
+
+def test_few_steps_with_a_falling_loss_is_too_few_steps_and_says_what_to_do():
+    rows = with_steps(history([1.5, 1.0, 0.7, 0.5, 0.4, 0.35]), per_epoch=2)  # 12 steps
+    findings = diagnose(rows, TEN_CLASSES, Thresholds())
+    assert findings[0]["code"] == "too_few_steps"
+    assert "only 12 optimizer steps (6 epochs of 2)" in findings[0]["message"]
+    assert "trainer.max_epochs=100 gives 200" in findings[0]["message"]
+    # Enough steps, or a loss that stopped falling: silent.
+    assert "too_few_steps" not in codes(with_steps(history([1.5, 1.0, 0.7, 0.5, 0.4, 0.35]), 50))
+    assert "too_few_steps" not in codes(with_steps(history([1.5, 0.6, 0.3, 0.25, 0.24, 0.26]), 2))
+
+
+def test_a_net_under_its_baseline_is_below_baseline_with_the_gap():
+    steady = with_steps(history([1.5, 0.6, 0.3, 0.25, 0.24, 0.24]), 50)
+    metrics = {**TEN_CLASSES, "val/acc": 0.85, "baseline/val_acc": 0.97,
+               "baseline/name": "logistic regression"}  # fmt: skip
+    findings = diagnose(steady, metrics, Thresholds())
+    assert [f["code"] for f in findings] == ["below_baseline"]
+    assert (
+        "0.850 is 0.120 under the baseline's (logistic regression: 0.970)" in findings[0]["message"]
+    )
+    assert codes(steady, {**metrics, "val/acc": 0.965}) == ["healthy"]  # within baseline_gap
+    regression = {"val/r2": 0.3, "baseline/val_r2": 0.5, "baseline/name": "ridge regression"}
+    standardized = with_steps(history([0.9, 0.5, 0.3, 0.25, 0.24, 0.24]), 50)
+    assert codes(standardized, regression, chance_loss=1.0, headline="r2") == ["below_baseline"]

@@ -185,3 +185,25 @@ def test_download_checks_the_md5_and_never_leaves_a_partial_file(tmp_path, file_
     with pytest.raises(DataError, match="could not download"):
         download(url + "missing.bin", tmp_path / "out" / "missing.bin", md5=good)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["data.bin"]
+
+
+def test_images_of_mixed_sizes_are_resized_to_their_median_with_a_note(tmp_path):
+    from PIL import Image
+
+    from dltrain.data.image_folder import ImageFolderDataModule
+
+    sizes = {"a": [(20, 30), (24, 30), (40, 50)], "b": [(24, 36), (600, 400), (24, 30)]}
+    for label, shapes in sizes.items():
+        (tmp_path / label).mkdir()
+        for i, (h, w) in enumerate(shapes):
+            Image.new("RGB", (w, h), (i * 40, 0, 0)).save(tmp_path / label / f"{i}.png")
+    data = ImageFolderDataModule(path=str(tmp_path))
+    samples = data.load()
+    assert data.image_size == (24, 36)  # the (upper) median height and width
+    assert samples.x[4].shape == (3, 24, 36)
+    assert "resized to 24x36" in data.notes[0] and "data.image_size" in data.notes[0]
+    big = ImageFolderDataModule(path=str(tmp_path))
+    from dltrain.data import image_folder
+
+    assert image_folder.common_size([(900, 1200)] * 3 + [(10, 10)]) == (256, 256)
+    assert big.image_size is None

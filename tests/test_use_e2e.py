@@ -188,9 +188,11 @@ def test_a_user_project_with_its_own_configs_is_checked(dltrain):
     assert wide.returncode == 0, wide.stderr[-3000:]
     assert "- 128" in (project / "wide" / "config.yaml").read_text()
 
-    good = dltrain("check", "--config-dir", "configs", "small_*", "digits_mlp")
+    good = dltrain("check", "--config-dir", "configs")  # the project's own experiments only
     assert good.returncode == 0, good.stdout[-3000:]
-    assert "small_mlp" in good.stdout and "ok" in good.stdout
+    assert "small_mlp" in good.stdout and "ok" in good.stdout and "digits_cnn" not in good.stdout
+    both = dltrain("check", "--config-dir", "configs", "--all", "small_*", "digits_mlp")
+    assert both.returncode == 0 and "small_mlp" in both.stdout and "digits_mlp" in both.stdout
     (project / "configs" / "experiment" / "broken.yaml").write_text(
         "# @package _global_\noptim:\n  lr: -1\n"
     )

@@ -43,3 +43,13 @@ def group_options(config_dirs: list[Path]) -> dict[str, list[str]]:
             }
             groups.setdefault(folder.name, set()).update(options)
     return {group: sorted(options) for group, options in sorted(groups.items()) if options}
+
+
+def experiments(config_dirs: list[Path], builtin: bool) -> list[str]:
+    """The experiment configs of the user's directories (and dltrain's own with `builtin`)."""
+    names = set(group_options(config_dirs).get("experiment", [])) if builtin else set()
+    for root in config_dirs:
+        folder = Path(root) / "experiment"
+        if folder.is_dir():
+            names.update(entry.stem for entry in folder.glob("*.yaml"))
+    return sorted(names)

@@ -34,43 +34,47 @@ class Samples:
 
 
 class EpochPermutation:
-    """A new permutation of range(n) each epoch, drawn from (seed, epoch).
+    """A new permutation of range(n) each epoch, drawn from (seed, epoch); with passes > 1,
+    an epoch is that many permutations one after the other (small data: see
+    `InMemoryDataModule.passes`).
 
     Lightning calls `set_epoch` on a loader's `sampler` at every epoch start, so the
     batch order depends only on the seed and the epoch, also after a resume.
     """
 
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
+    def __init__(self, n: int, seed: int, passes: int = 1) -> None:
+        self.n, self.seed, self.epoch, self.passes = n, seed, 0, passes
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+    def _generator(self, pass_: int = 0) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch + pass_ * 7_919_111)
 
     def indices(self) -> Tensor:
         """This epoch's order of the samples."""
-        return torch.randperm(self.n, generator=self._generator())
+        return torch.cat(
+            [torch.randperm(self.n, generator=self._generator(p)) for p in range(self.passes)]
+        )
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices().tolist())
 
     def __len__(self) -> int:
-        return self.n
+        return self.n * self.passes
 
 
 class WeightedEpochSampler(EpochPermutation):
     """Draws n samples with replacement, each class equally likely (resampling for imbalance)."""
 
-    def __init__(self, labels: Tensor, seed: int) -> None:
-        super().__init__(len(labels), seed)
+    def __init__(self, labels: Tensor, seed: int, passes: int = 1) -> None:
+        super().__init__(len(labels), seed, passes)
         counts = torch.bincount(labels).float()
         self.weights = (1.0 / counts.clamp_min(1))[labels]
 
     def indices(self) -> Tensor:
         return torch.multinomial(
-            self.weights, self.n, replacement=True, generator=self._generator()
+            self.weights, len(self), replacement=True, generator=self._generator()
         )
 
 
@@ -80,7 +84,10 @@ class RankShard:
 
     def __init__(self, sampler: EpochPermutation, rank: int, world_size: int) -> None:
         self.sampler, self.rank, self.world_size = sampler, rank, world_size
-        self.n = sampler.n // world_size
+        self.n = len(sampler) // world_size
+
+    def __len__(self) -> int:
+        return self.n
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
@@ -105,10 +112,12 @@ class TensorBatches:
     ) -> None:
         self.x, self.y, self.batch_size, self.sampler = x, y, batch_size, sampler
         # Only drop a ragged tail when there is at least one full batch to keep.
-        self.drop_last = drop_last and (sampler.n if sampler is not None else len(y)) >= batch_size
+        self.drop_last = (
+            drop_last and (len(sampler) if sampler is not None else len(y)) >= batch_size
+        )
 
     def __len__(self) -> int:
-        n = self.sampler.n if self.sampler is not None else len(self.y)
+        n = len(self.sampler) if self.sampler is not None else len(self.y)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
@@ -223,8 +232,13 @@ class InMemoryDataModule(L.LightningDataModule):
         imbalance: dict | None = None,
         hflip: float = 0.0,
         test_path: str | None = None,
+        min_batches_per_epoch: int = 16,
     ) -> None:
         super().__init__()
+        # Small data: an epoch makes at least this many optimizer steps (see `passes`).
+        self.min_batches_per_epoch = min_batches_per_epoch
+        # What the data made dltrain decide for the user (shown in the data profile).
+        self.notes: list[str] = []
         # The user's own held-out file, read like data.path: no test split is cut then.
         self.test_path = test_path
         self.problem = Classification()
@@ -236,6 +250,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.data_dir, self.sampler, self.download = data_dir, sampler, download
         self.imbalance = dict(imbalance) if imbalance else None
         self.splits: dict[str, tuple[Tensor | Dataset, Tensor]] = {}
+        self.external_test = False
         self.class_names: list[str] = []
         self.mean: Tensor | None = None
         self.std: Tensor | None = None
@@ -268,6 +283,8 @@ class InMemoryDataModule(L.LightningDataModule):
             )
             samples.test = (test.x, y)
         self.class_names = samples.class_names
+        # A test split not cut at random from the training data: the profile compares them.
+        self.external_test = samples.test is not None
         held_out = None if samples.test is not None else self.test_fraction
         strata = self.problem.strata(samples.y)
         index = stratified_split(strata, self.val_fraction, held_out, self.seed)
@@ -287,10 +304,16 @@ class InMemoryDataModule(L.LightningDataModule):
         self.problem.check_splits({n: y for n, (_, y) in self.splits.items()}, self.class_names)
         train_size = len(self.splits["train"][1])
         if isinstance(self.batch_size, int) and train_size < self.batch_size:
-            raise DataError(
-                f"the training split has {train_size} samples, fewer than one batch"
-                f" (data.batch_size={self.batch_size}): lower data.batch_size or use more data."
+            if train_size < 2:  # batch norm cannot train on a batch of one
+                raise DataError(
+                    f"the training split has {train_size} sample: use more data, or smaller"
+                    " data.val_fraction / data.test_fraction."
+                )
+            self.notes.append(
+                f"the training split has {train_size} samples, fewer than data.batch_size="
+                f"{self.batch_size}: each step uses all {train_size}."
             )
+            self.batch_size = train_size
         train_x = samples.x
         if self.allows_missing:
             self.mean = self.std = None  # its own preprocess() fits what it needs
@@ -322,14 +345,34 @@ class InMemoryDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
+    def passes(self) -> int:
+        """Passes over the training split per epoch: 1, or enough for an epoch of
+        `min_batches_per_epoch` steps when the split is only a few batches. Small data
+        then still gets enough optimizer steps, and early stopping's patience, checkpoints
+        and the schedule keep their meaning per epoch."""
+        batches = max(1, len(self.splits["train"][1]) // self.batch_size)
+        return max(1, math.ceil(self.min_batches_per_epoch / batches))
+
+    def epoch_notes(self) -> list[str]:
+        """A note when an epoch makes several passes over a small training split."""
+        passes, train_size = self.passes(), len(self.splits["train"][1])
+        if passes == 1:
+            return []
+        steps = train_size * passes // self.batch_size
+        return [
+            f"the training split is {train_size // self.batch_size} batches of {self.batch_size}:"
+            f" each epoch makes {passes} passes over it ({steps} steps;"
+            f" data.min_batches_per_epoch={self.min_batches_per_epoch})."
+        ]
+
     def _loader(self, split: str, train: bool = False) -> Any:
         x, y = self.splits[split]
         sampler = None
         if train:
             sampler = (
-                WeightedEpochSampler(y, self.seed)
+                WeightedEpochSampler(y, self.seed, self.passes())
                 if self.sampler == "weighted"
-                else EpochPermutation(len(y), self.seed)
+                else EpochPermutation(len(y), self.seed, self.passes())
             )
         rank, world_size = self._world()
         if isinstance(x, Tensor) and world_size > 1:
@@ -361,6 +404,19 @@ class InMemoryDataModule(L.LightningDataModule):
 
     # Whether inputs may hold NaN for missing values (tables); preprocess() then handles them.
     allows_missing = False
+    # The classical baseline that suits this input kind (dltrain.baselines).
+    baseline_kind = "linear"
+
+    def drift_features(self, x: Tensor) -> dict[str, Tensor]:
+        """One number per sample and feature, compared between training and test (drift.py)."""
+        from dltrain.drift import per_sample_features
+
+        return per_sample_features(x)
+
+    def baseline_features(self, x: Tensor) -> Tensor:
+        """Inputs as the baseline sees them: the model's preprocessing, flattened [N, D]."""
+        with torch.no_grad():
+            return self.preprocess()(x).flatten(1)
 
     def preprocess(self) -> nn.Module:
         """The model's first step on raw inputs, fitted on the training split: (x - mean) / std."""

@@ -22,6 +22,8 @@ class DigitsDataModule(InMemoryDataModule):
 class DigitsSequenceDataModule(DigitsDataModule):
     """The same digits read row by row: sequences of 8 steps x 8 features, for RNNs."""
 
+    baseline_kind = "nearest_neighbour"
+
     def load(self) -> Samples:
         samples = super().load()
         samples.x = samples.x.squeeze(1)

@@ -15,6 +15,8 @@ from dltrain.errors import DataError
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+# Images of mixed sizes are resized to their median size, at most this many pixels a side.
+MAX_DEFAULT_SIDE = 256
 
 
 class ImageFiles(Dataset):
@@ -36,6 +38,13 @@ class ImageFiles(Dataset):
             array = np.asarray(image, dtype=np.float32)
         tensor = torch.from_numpy(array.copy())
         return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+
+
+def common_size(sizes: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    """The median height and width of images of mixed sizes, each at most MAX_DEFAULT_SIDE."""
+    heights, widths = sorted(h for h, _ in sizes), sorted(w for _, w in sizes)
+    middle = len(sizes) // 2
+    return min(heights[middle], MAX_DEFAULT_SIDE), min(widths[middle], MAX_DEFAULT_SIDE)
 
 
 class ImageFolderDataModule(InMemoryDataModule):
@@ -64,7 +73,7 @@ class ImageFolderDataModule(InMemoryDataModule):
             raise DataError(
                 f"data.path={root} has no class sub-folders: put each class's images in {root}/<class>/."
             )
-        paths, labels, modes, sizes = [], [], set(), set()
+        paths, labels, modes, sizes = [], [], set(), []
         for label, class_dir in enumerate(class_dirs):
             files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in EXTENSIONS)
             if not files:
@@ -73,15 +82,18 @@ class ImageFolderDataModule(InMemoryDataModule):
                 try:
                     with Image.open(file) as image:  # reads the header only
                         modes.add(image.mode)
-                        sizes.add((image.height, image.width))
+                        sizes.append((image.height, image.width))
                 except (UnidentifiedImageError, OSError) as error:
                     raise DataError(f"{file} is not a readable image: {error}") from error
             paths += files
             labels += [label] * len(files)
-        if self.image_size is None and len(sizes) > 1:
-            shown = ", ".join(f"{h}x{w}" for h, w in sorted(sizes)[:3])
-            raise DataError(
-                f"the images have different sizes ({shown}, ...): set data.image_size=[H, W]."
+        if self.image_size is None and len(set(sizes)) > 1:
+            self.image_size = common_size(sizes)
+            shown = ", ".join(f"{h}x{w}" for h, w in sorted(set(sizes))[:3])
+            self.notes.append(
+                f"the images have different sizes ({shown}, ...): all are resized to"
+                f" {self.image_size[0]}x{self.image_size[1]} (their median, at most"
+                f" {MAX_DEFAULT_SIDE} a side); set data.image_size=[H, W] to choose."
             )
         mode = "L" if modes <= GRAYSCALE_MODES else "RGB"
         images = ImageFiles(paths, mode, self.image_size)

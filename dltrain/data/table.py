@@ -123,6 +123,16 @@ class TableSchema:
             raise DataError(f"{source} holds an infinite value in a numeric column.")
         return rows
 
+    def unseen_shares(self, table: Any) -> dict[str, float]:
+        """Per categorical column, the share of rows whose value training never saw."""
+        shares = {}
+        for column, values in self.categories.items():
+            known = set(values)
+            cells = [_category(v) for v in table[column].tolist()] if column in table else []
+            unseen = sum(1 for c in cells if c is not None and c not in known)
+            shares[column] = round(unseen / max(len(cells), 1), 4)
+        return shares
+
     def to_state(self) -> dict[str, Any]:
         """Plain data for the checkpoint (loadable with weights_only=True)."""
         return {"numeric": list(self.numeric), "categories": dict(self.categories),
@@ -189,6 +199,9 @@ class TableDataModule(InMemoryDataModule):
         self.categorical, self.numeric = list(categorical or []), list(numeric or [])
         self.drop = list(drop or [])
         self.schema: TableSchema | None = None
+        # Per categorical column, the share of the user's test rows with a value never seen
+        # in training (the data profile warns about it).
+        self.unseen_categories: dict[str, float] = {}
 
     def read(self, path: str) -> Samples:
         table = read_table(path, self.path_key(path))
@@ -220,6 +233,7 @@ class TableDataModule(InMemoryDataModule):
         x = self.schema.encode(table, self.path)
         test = samples.test
         if test is not None:
+            self.unseen_categories = self.schema.unseen_shares(test[0])
             test = (self.schema.encode(test[0], self.test_path), test[1])
         return Samples(x, samples.y, samples.class_names, test)
 
@@ -261,6 +275,20 @@ class TableDataModule(InMemoryDataModule):
 
     def net_inputs(self) -> dict[str, Any]:
         return self.schema.net_inputs()
+
+    def drift_features(self, x: Tensor) -> dict[str, Tensor]:
+        """The numeric columns by name, raw (NaN where missing)."""
+        return {name: x[:, i] for i, name in enumerate(self.schema.numeric)}
+
+    def baseline_features(self, x: Tensor) -> Tensor:
+        """The preprocessed numbers and indicators, then each category one-hot."""
+        rows = super().baseline_features(x)
+        cardinalities = self.net_inputs().get("categories", [])
+        numbers = rows[:, : rows.shape[1] - len(cardinalities)]
+        codes = rows[:, numbers.shape[1] :].long()
+        one_hot = [nn.functional.one_hot(codes[:, i], n).float()
+                   for i, n in enumerate(cardinalities)]  # fmt: skip
+        return torch.cat([numbers, *one_hot], dim=1)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "kind": "table", "label_column": self.label_column,

@@ -24,7 +24,10 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         if len(input_shape) != 3:
-            raise ValueError(f"CNN needs images [C, H, W], got input shape {list(input_shape)}")
+            raise ValueError(
+                f"CNN needs images [C, H, W], got input shape {list(input_shape)}:"
+                " for a table use model=tabular (or model=mlp); for sequences model=rnn"
+            )
         in_channels, height, width = input_shape
         layers: list[nn.Module] = []
         for out in channels:

@@ -46,6 +46,7 @@ class MLP(nn.Module):
         batchnorm: bool = True,
         dropout: float = 0.0,
         categories: Sequence[int] | None = None,
+        linear_skip: bool = False,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
@@ -54,6 +55,10 @@ class MLP(nn.Module):
             embeddings = CategoryEmbeddings(categories, dropout)
             layers.append(embeddings)
             width += embeddings.width - len(categories)
+        # Wide and deep: a linear model of the inputs plus the hidden layers' correction,
+        # which starts at zero, so training starts from (and can stay near) a linear model.
+        self.linear = nn.Linear(width, num_classes) if linear_skip else None
+        self.n_inputs = len(layers)  # the layers before the hidden ones
         for out in hidden:
             # A bias before batch norm is cancelled by its mean subtraction.
             layers.append(nn.Linear(width, out, bias=not batchnorm))
@@ -62,7 +67,16 @@ class MLP(nn.Module):
             layers += [ACTIVATIONS[activation](), nn.Dropout(dropout)]
             width = out
         layers.append(nn.Linear(width, num_classes))
+        if linear_skip:
+            nn.init.zeros_(layers[-1].weight)
+            nn.init.zeros_(layers[-1].bias)
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
+        if self.linear is None:
+            return self.layers(x)
+        for i, layer in enumerate(self.layers):
+            if i == self.n_inputs:
+                skip = self.linear(x)
+            x = layer(x)
+        return x + skip

@@ -175,12 +175,14 @@ def write_report(sweep_dir: Path) -> dict[str, Any]:
         table.caption = "every trial: " + " ".join(
             o for o in trials[0]["_overrides"] if o in common
         )
-    for column in ("#", "status", "overrides", trials[0]["metric"], figures[0], "s", "diagnosis"):
+    for column in ("#", "status", "overrides", trials[0]["metric"], figures[0], "baseline", "s",
+                   "diagnosis"):  # fmt: skip
         table.add_column(column)
     for t in trials:
         style = "bold green" if t is best else None
         varying = " ".join(o for o in t["_overrides"] if o not in common)
         table.add_row(str(t["number"]), t["status"], varying, _shown(t["value"]), _shown(t.get(figures[0])),
+                      _shown(t.get(figures[-1])),
                       "" if t["seconds"] is None else f"{t['seconds']:.1f}", t["diagnosis"], style=style)  # fmt: skip
     console.print(table)
     for key, members in seed_groups(trials).items():

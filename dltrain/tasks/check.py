@@ -1,5 +1,7 @@
-"""`dltrain check [globs] [--config-dir DIR]`: every experiment config composes and survives
-a one-batch train/val/test smoke run. Made for a project's CI."""
+"""`dltrain check [globs] [--config-dir DIR] [--builtin | --all]`: every experiment config
+composes and survives a one-batch train/val/test smoke run. Made for a project's CI: with
+config directories it checks the project's own experiments (--builtin: dltrain's, --all:
+both); without, dltrain's own."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from dltrain.config.compose import compose_fit, group_options
+from dltrain.config.compose import compose_fit, experiments
 from dltrain.config.search_path import split_config_dirs, user_config_dirs
 from dltrain.config.validate import validate
 from dltrain.console import console
@@ -46,14 +48,26 @@ def smoke_run(name: str, config_dirs: list[Path], scratch: Path) -> tuple[str, s
 def main(args: list[str]) -> int:
     """Smoke-run the matching experiments; exit 1 naming each one that failed."""
     patterns, dirs = split_config_dirs(args)
+    scope = {flag for flag in ("--builtin", "--all") if flag in patterns}
+    patterns = [p for p in patterns if p not in scope]
     config_dirs = user_config_dirs(dirs)
+    if not config_dirs or scope == {"--all"}:
+        found = experiments(config_dirs, builtin=True)
+    elif scope == {"--builtin"}:
+        found = experiments([], builtin=True)
+    else:
+        found = experiments(config_dirs, builtin=False)
     names = [
         name
-        for name in group_options(config_dirs).get("experiment", [])
+        for name in found
         if any(fnmatch.fnmatch(name, pattern) for pattern in patterns or ["*"])
     ]
     if not names:
-        raise ConfigError(f"no experiment config matches {' '.join(patterns) or '*'}.")
+        where = ", ".join(map(str, config_dirs)) if config_dirs and not scope else "dltrain"
+        raise ConfigError(
+            f"no experiment config in {where} matches {' '.join(patterns) or '*'}"
+            " (--builtin: dltrain's own experiments, --all: both)."
+        )
     table = Table(title="dltrain check: one-batch smoke run of each experiment")
     for column, justify in (
         ("experiment", "left"),

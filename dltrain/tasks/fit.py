@@ -124,6 +124,18 @@ def resume_checkpoint(cfg: DictConfig) -> Path | None:
     return path
 
 
+def measure_baseline(cfg: DictConfig, datamodule: Any, data_profile: dict) -> dict:
+    """Fit the classical baseline (`baseline` config; absent in older runs: auto) and put
+    its summary in the data profile."""
+    from dltrain.baselines import fit_baseline, summary
+
+    settings = dict(cfg.get("baseline") or {})
+    figures = fit_baseline(datamodule, **settings) if is_rank_zero() else {}
+    if figures:
+        data_profile["baseline"] = summary(figures, datamodule.problem.headline)
+    return figures
+
+
 def main(cfg: DictConfig) -> float:
     """Run the fit task; return the best value of `monitor.metric` for Hydra sweepers."""
     from dltrain.problems import build_problem
@@ -142,11 +154,14 @@ def main(cfg: DictConfig) -> float:
     thresholds = Thresholds(**OmegaConf.to_container(cfg.diagnosis))
     data_profile = profile(datamodule)
     choose_auto_values(cfg, datamodule, run_dir)
+    baseline = measure_baseline(cfg, datamodule, data_profile)
+    data_profile["notes"] = datamodule.notes + datamodule.epoch_notes()
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if is_rank_zero():  # the other ranks of a DDP run share this directory
         OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
         show_config(resolved, title=f"dltrain fit → {run_dir}")
-        show_profile(data_profile, profile_warnings(data_profile, thresholds.imbalance_ratio))
+        data_profile["warnings"] = profile_warnings(data_profile, thresholds.imbalance_ratio)
+        show_profile(data_profile, data_profile["warnings"])
         write_json(run_dir / "data_profile.json", data_profile)
 
     module = build_model(cfg, datamodule)
@@ -158,7 +173,10 @@ def main(cfg: DictConfig) -> float:
     history = epoch_history(trainer)
     if trainer.is_global_zero and history:
         plots.learning_curves(
-            history, run_dir / "plots" / "learning_curves.png", datamodule.problem.curves
+            history,
+            run_dir / "plots" / "learning_curves.png",
+            datamodule.problem.curves,
+            baseline,
         )
 
     checkpoint = trainer.checkpoint_callback
@@ -171,14 +189,18 @@ def main(cfg: DictConfig) -> float:
     )[0]
     problem = datamodule.problem
     metrics = problem.metrics_json({**val, **test}, module.test_report, datamodule.class_names)
+    # Its seconds stay in the data profile: metrics.json is identical for identical runs.
+    metrics.update({k: v for k, v in baseline.items() if k != "baseline/seconds"})
     metrics["diagnosis"] = diagnose(history, metrics, thresholds, data_profile["imbalance_ratio"],
-                                    problem.chance_loss(datamodule.num_classes))  # fmt: skip
+                                    problem.chance_loss(datamodule.num_classes), problem.headline)  # fmt: skip
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)
         write_json(run_dir / "data.json", data_summary(datamodule, data_profile))
         problem.plots(module.test_report, datamodule.class_names, run_dir / "plots")
         show_metrics(
-            {**val, **test}, title=f"best checkpoint ({cfg.monitor.metric}) on held-out data"
+            {**val, **test},
+            title=f"best checkpoint ({cfg.monitor.metric}) on held-out data",
+            baseline=baseline,
         )
         show_diagnosis(metrics["diagnosis"])
     if best is not None and checkpoint.best_model_score is not None:
