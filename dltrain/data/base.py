@@ -143,6 +143,11 @@ class LabeledSubset(Dataset):
         return self.inputs[self.indices[i]], self.labels[i]
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 batch', '3 batches'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}es"
+
+
 def _one_thread_per_worker(_: int) -> None:
     # Workers only decode files; torch threads in each would oversubscribe the cores.
     torch.set_num_threads(1)
@@ -360,7 +365,8 @@ class InMemoryDataModule(L.LightningDataModule):
             return []
         steps = train_size * passes // self.batch_size
         return [
-            f"the training split is {train_size // self.batch_size} batches of {self.batch_size}:"
+            f"the training split is {_count(train_size // self.batch_size, 'batch')} of"
+            f" {self.batch_size}:"
             f" each epoch makes {passes} passes over it ({steps} steps;"
             f" data.min_batches_per_epoch={self.min_batches_per_epoch})."
         ]
