@@ -50,6 +50,14 @@ class EpochHistory(Callback):
         )
         if trainer.is_global_zero:
             self._write()
+        # The trackers get the epoch's training figures, lr and time (validation's come
+        # from Lightning), once per epoch.
+        trained = {k: v for k, v in self.rows[-1].items() if k.startswith("train/")}
+        for logger in trainer.loggers:
+            logger.log_metrics(
+                {**trained, "lr": self._lr or 0.0, "epoch_seconds": seconds},
+                step=trainer.global_step,
+            )
 
     def _write(self) -> None:
         columns = ["epoch"]

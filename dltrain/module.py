@@ -158,7 +158,11 @@ class Learner(L.LightningModule):
 
     def _log_epoch(self, stage: str) -> None:
         mean_loss, metrics = self._stage(stage)
-        self.log_dict({f"{stage}/loss": mean_loss.compute(), **metrics.compute()})
+        # Training figures are logged from a batch hook, which Lightning would send to the
+        # trackers as a step metric: EpochHistory sends them once per epoch instead.
+        self.log_dict(
+            {f"{stage}/loss": mean_loss.compute(), **metrics.compute()}, logger=stage != "train"
+        )
         mean_loss.reset()
         metrics.reset()
 

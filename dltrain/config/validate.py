@@ -281,6 +281,9 @@ def validate(cfg: DictConfig) -> None:
             shown = "null" if value is None else value
             raise ConfigError(f"{key}={shown} is not allowed: {key} must be {rule.describe()}.")
     _check_cross_field(cfg)
+    from dltrain.trackers import check_installed
+
+    check_installed(cfg.get("logger"))
 
 
 MIN_FREE_MB = 50

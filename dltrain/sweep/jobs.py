@@ -13,6 +13,8 @@ from typing import Any
 
 from dltrain.errors import ConfigError, DltrainError
 from dltrain.sweep.report import STATUS_FILE, write_report
+from dltrain.sweep.tracking import close_parent
+from dltrain.trackers import mark_trial
 
 LOCK_FILE = ".sweep.lock"
 
@@ -58,6 +60,7 @@ def record(folder: Path, status: dict[str, Any]) -> None:
     """Write a job's outcome (complete, pruned or failed, with its value or error)."""
     if folder.is_dir():
         (folder / STATUS_FILE).write_text(json.dumps(status, indent=2) + "\n")
+        mark_trial(folder, status)
 
 
 def failed(error: BaseException) -> dict[str, Any]:
@@ -90,7 +93,7 @@ class FailureBudget:
         """After the last job: with failures, write the report and end with exit 1."""
         if not self.failures:
             return
-        write_report(sweep_dir)
+        close_parent(sweep_dir, write_report(sweep_dir), failed=True)
         stopped = (
             " (the sweep stopped early: hydra.sweeper.max_failure_rate)" if self.exceeded else ""
         )

@@ -200,4 +200,19 @@ def write_report(sweep_dir: Path) -> dict[str, Any]:
             f"best: #{best['number']} {best['overrides']} ({best['metric']} {best['value']:.4f}) → {path}"
         )
     summary["plots"] = [str(p) for p in write_plots(trials, sweep_dir)]
+    dashboard = dashboard_command(sweep_dir)
+    if dashboard:
+        console.print(
+            f"live view of the study: {dashboard}  (pip install 'dltrain[dashboard]')",
+            markup=False, soft_wrap=True,
+        )  # fmt: skip
     return summary
+
+
+def dashboard_command(sweep_dir: Path) -> str | None:
+    """The optuna-dashboard command for the sweep's own study storage, if it has one."""
+    if (sweep_dir / "optuna.db").is_file():
+        return f"optuna-dashboard sqlite:///{(sweep_dir / 'optuna.db').resolve()}"
+    if (sweep_dir / "optuna.journal").is_file():
+        return f"optuna-dashboard {(sweep_dir / 'optuna.journal').resolve()}"
+    return None

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dltrain import plots
+from dltrain import plots, trackers
 from dltrain.console import console, show_config, show_diagnosis, show_metrics, show_profile
 from dltrain.diagnosis import Thresholds, diagnose
 from dltrain.profile import profile
@@ -21,6 +21,7 @@ def quiet_lightning() -> None:
     """Keep Lightning's start-up chatter (device lines, tips) out of the terminal."""
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    trackers.quiet()
     warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
     # The module's on_after_batch_transfer (augmentation) is meant to be the one used.
     warnings.filterwarnings(
@@ -166,7 +167,12 @@ def main(cfg: DictConfig) -> float:
 
     module = build_model(cfg, datamodule)
     trainer = build_trainer(cfg)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    trackers.start(trainer, resolved, resumed=resume_from is not None)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    except BaseException as error:  # pruned, failed or interrupted: the tracker run says so
+        trackers.finish(trainer, run_dir, {}, status=trackers.status_of(error))
+        raise
     if pruned_under_ddp(trainer):
         return float("nan")  # another rank of a pruned trial: rank 0 reports it to the study
     # Taken before evaluating: loading the best checkpoint restores the callbacks' older state.
@@ -203,6 +209,7 @@ def main(cfg: DictConfig) -> float:
             baseline=baseline,
         )
         show_diagnosis(metrics["diagnosis"])
+    trackers.finish(trainer, run_dir, metrics)
     if best is not None and checkpoint.best_model_score is not None:
         return float(checkpoint.best_model_score)
     return float(val[cfg.monitor.metric])
