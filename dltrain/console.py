@@ -68,6 +68,10 @@ def show_profile(report: dict[str, Any], warnings: list[str]) -> None:
     if report.get("train_min") is not None:
         facts.append(f"training values {report['train_min']:.3g} .. {report['train_max']:.3g}")
     console.print("  " + " · ".join(facts))
+    if report.get("lengths"):
+        shown = ", ".join(f"{split} {v['min']}..{v['max']} (median {v['median']})"
+                          for split, v in report["lengths"].items())  # fmt: skip
+        console.print(f"  series lengths: {shown}")
     if report.get("baseline"):
         console.print(f"  baseline: {report['baseline']}")
     if report.get("columns"):

@@ -54,6 +54,12 @@ def profile(datamodule: Any) -> dict[str, Any]:
     else:
         # File-backed data is read lazily; value range and duplicates are not scanned.
         report["train_min"] = report["train_max"] = report["duplicates_train_test"] = None
+    lengths = {split: datamodule.sequence_lengths(split) for split in splits}
+    if lengths["train"] is not None:
+        report["lengths"] = {
+            split: {"min": int(n.min()), "median": int(n.median()), "max": int(n.max())}
+            for split, n in lengths.items()
+        }
     test_vs_train = compare(datamodule)
     if test_vs_train is not None:
         report["test_vs_train"] = test_vs_train

@@ -413,6 +413,10 @@ class InMemoryDataModule(L.LightningDataModule):
     # The classical baseline that suits this input kind (dltrain.baselines).
     baseline_kind = "linear"
 
+    def sequence_lengths(self, split: str) -> Tensor | None:
+        """The number of real time steps of each sample of a split (series); None otherwise."""
+        return None
+
     def drift_features(self, x: Tensor) -> dict[str, Tensor]:
         """One number per sample and feature, compared between training and test (drift.py)."""
         from dltrain.drift import per_sample_features

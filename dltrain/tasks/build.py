@@ -94,18 +94,14 @@ def class_weights(setting: Any, counts: Tensor) -> Tensor | None:
     )
 
 
-def build_augmentation(augment_cfg: DictConfig, input_shape: tuple[int, ...]) -> nn.Module | None:
-    """kornia augmentation from the augment group; only images can be augmented."""
+def build_augmentation(
+    augment_cfg: DictConfig, input_shape: tuple[int, ...], masked: bool = False
+) -> nn.Module | None:
+    """The augment group's augmentation for this data: images, or masked time series."""
     from dltrain.augment import build_augmentation as augmentation
 
     settings = OmegaConf.to_container(augment_cfg, resolve=True)
-    module = augmentation(**settings)
-    if module is not None and len(input_shape) != 3:
-        raise ConfigError(
-            f"augmentation works on images [C, H, W], but this data has samples of shape"
-            f" {list(input_shape)}: use augment=none."
-        )
-    return module
+    return augmentation(input_shape, **settings, masked=masked)
 
 
 def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module) -> Learner:
@@ -133,7 +129,9 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module
         l1=cfg.regularization.l1,
         label_smoothing=cfg.regularization.label_smoothing,
         class_weights=class_weights(weights, datamodule.class_counts()) if weights else None,
-        augmentation=build_augmentation(cfg.augment, datamodule.input_shape),
+        augmentation=build_augmentation(
+            cfg.augment, datamodule.input_shape, datamodule.net_inputs().get("masked", False)
+        ),
         normalize=datamodule.preprocess(),
         input_shape=datamodule.input_shape,
         class_names=datamodule.class_names,

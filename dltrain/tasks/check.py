@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from omegaconf import OmegaConf
 from rich.table import Table
 
 from dltrain.config.compose import compose_fit, experiments
@@ -35,6 +36,8 @@ def smoke_run(name: str, config_dirs: list[Path], scratch: Path) -> tuple[str, s
         cfg = compose_fit(
             [f"experiment={name}", *SMOKE, f"paths.run_dir={scratch / name}"], config_dirs
         )
+        if OmegaConf.is_missing(cfg.data, "path"):  # a recipe for the user's own files
+            return "no data", "data.path is not set (the recipe is for your own files)"
         validate(cfg)
         with console.capture():
             fit.main(cfg)

@@ -30,19 +30,22 @@ def sample_batch(config: DictConfig, input_shape: tuple[int, ...], size: int = 3
 
 
 def export_onnx(model: torch.nn.Module, x: torch.Tensor, path: Path) -> torch.Tensor:
-    """Write ONNX with a dynamic batch axis; return onnxruntime's outputs on `x`."""
+    """Write ONNX with a dynamic batch axis (and time axis for series); return
+    onnxruntime's outputs on `x`."""
     try:
         import onnxruntime
     except ImportError as error:
         raise ConfigError(
             "format=onnx needs onnx and onnxruntime: pip install 'dltrain[export]'"
         ) from error
+    series = (getattr(model, "data_description", None) or {}).get("kind") == "timeseries"
+    steps = {1: "steps"} if series else {}
     model.to_onnx(
         str(path),
         x,
         input_names=["input"],
         output_names=["logits"],
-        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        dynamic_axes={"input": {0: "batch", **steps}, "logits": {0: "batch"}},
         dynamo=False,
     )
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

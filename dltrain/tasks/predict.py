@@ -46,6 +46,22 @@ def read_table_rows(path: Path, description: dict) -> torch.Tensor:
     return schema.encode(table, f"input={path}")
 
 
+def read_series(path: Path, description: dict) -> tuple[list[str], torch.Tensor]:
+    """Series from a .ts, .npz or long .csv file (labels, if any, ignored), padded as in
+    training."""
+    from dltrain.data.timeseries import TimeSeriesDataModule
+
+    reader = TimeSeriesDataModule(
+        id_column=description["id_column"], time_column=description["time_column"],
+        label_column=description["label_column"], max_length=description["max_length"],
+    )  # fmt: skip
+    reader.channels = description["channels"]
+    found = reader.read_file(str(path), "input")
+    return [f"{path}[{i}]" for i in range(len(found.series))], reader.series_tensor(
+        found, f"input={path}"
+    )
+
+
 def read_inputs(
     path: Path, description: dict, input_shape: tuple[int, ...]
 ) -> tuple[list[str], torch.Tensor]:
@@ -57,6 +73,8 @@ def read_inputs(
         return [str(f) for f in files], read_images(files, input_shape)
     if not path.is_file():
         raise DataError(f"input={path}: no such file or folder.")
+    if description.get("kind") == "timeseries":
+        return read_series(path, description)
     suffix = path.suffix.lower()
     if suffix in EXTENSIONS:
         return [str(path)], read_images([path], input_shape)

@@ -104,6 +104,12 @@ def rebuild_inputs(info: dict, state: dict) -> tuple[Any, dict[str, Any]]:
 
         schema = TableSchema.from_state(data["schema"])
         return TablePreprocess.empty(schema), schema.net_inputs()
+    if data["kind"] == "timeseries":
+        from dltrain.data.timeseries import SeriesPreprocess
+
+        channels = data["channels"]
+        preprocess = SeriesPreprocess(torch.zeros(channels), torch.ones(channels))
+        return preprocess, {"input_shape": tuple(info["input_shape"]), "masked": True}
     normalize = Normalize(
         torch.zeros_like(state["normalize.mean"]), torch.ones_like(state["normalize.std"])
     )
