@@ -157,7 +157,7 @@ def fit_baseline(datamodule: Any, kind: str = "auto", max_seconds: float = 5.0,
     features = datamodule.baseline_features
     try:
         converged = model.fit(features(x_train), y_train, budget)
-        figures: dict[str, Any] = {"baseline/name": model.name}
+        figures: dict[str, Any] = {"baseline/name": model.name + datamodule.baseline_inputs}
         for split in ("val", "test"):
             x, y = datamodule.splits[split]
             scores = datamodule.problem.scores(datamodule.num_classes)

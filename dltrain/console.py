@@ -71,7 +71,13 @@ def show_profile(report: dict[str, Any], warnings: list[str]) -> None:
     if report.get("lengths"):
         shown = ", ".join(f"{split} {v['min']}..{v['max']} (median {v['median']})"
                           for split, v in report["lengths"].items())  # fmt: skip
-        console.print(f"  series lengths: {shown}")
+        console.print(f"  sequence lengths: {shown}")
+    if report.get("vocabulary"):
+        unknown = report["unknown_tokens"]
+        console.print(
+            f"  vocabulary {report['vocabulary']} tokens; unknown tokens: val {unknown['val']:.1%},"
+            f" test {unknown['test']:.1%}"
+        )
     if report.get("baseline"):
         console.print(f"  baseline: {report['baseline']}")
     if report.get("columns"):

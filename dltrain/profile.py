@@ -60,6 +60,7 @@ def profile(datamodule: Any) -> dict[str, Any]:
             split: {"min": int(n.min()), "median": int(n.median()), "max": int(n.max())}
             for split, n in lengths.items()
         }
+    report.update(datamodule.profile_extras())
     test_vs_train = compare(datamodule)
     if test_vs_train is not None:
         report["test_vs_train"] = test_vs_train

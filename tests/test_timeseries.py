@@ -156,7 +156,7 @@ def test_fit_on_unequal_series_uses_the_archives_test_file_and_learns(series_run
     profile = json.loads((cwd / model / "data_profile.json").read_text())
     assert profile["samples"]["test"] == 40 and profile["lengths"]["train"]["min"] >= 20
     assert profile["lengths"]["train"]["max"] < 40 and "test_vs_train" in profile
-    assert "series lengths: train" in runs[model].stdout
+    assert "sequence lengths: train" in runs[model].stdout
 
 
 @pytest.mark.parametrize("model", ["tcn", "rnn"])

@@ -410,8 +410,14 @@ class InMemoryDataModule(L.LightningDataModule):
 
     # Whether inputs may hold NaN for missing values (tables); preprocess() then handles them.
     allows_missing = False
-    # The classical baseline that suits this input kind (dltrain.baselines).
+    # The classical baseline that suits this input kind (dltrain.baselines), and what its
+    # inputs are called in its name.
     baseline_kind = "linear"
+    baseline_inputs = ""
+
+    def profile_extras(self) -> dict[str, Any]:
+        """Facts about this input kind for the data profile (text: vocabulary, unknown words)."""
+        return {}
 
     def sequence_lengths(self, split: str) -> Tensor | None:
         """The number of real time steps of each sample of a split (series); None otherwise."""

@@ -1,7 +1,8 @@
 """A recurrent classifier for sequences [T, F]: LSTM or GRU, uni- or bidirectional.
 
-With `masked` inputs (the last channel marks real steps, see dltrain.data.timeseries)
-each series is packed to its own length, so padding never enters the recurrence.
+With masked inputs (series with a mask channel, or token ids with an embedding; see
+dltrain.models.sequence) each sequence is packed to its own length, so padding never
+enters the recurrence.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+
+from dltrain.models.sequence import SequenceInput
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -27,15 +30,14 @@ class RNN(nn.Module):
         bidirectional: bool = False,
         dropout: float = 0.0,
         masked: bool = False,
+        vocab_size: int | None = None,
+        embedding_dim: int = 64,
     ) -> None:
         super().__init__()
-        self.masked = masked
-        if len(input_shape) != 2:
-            raise ValueError(
-                f"RNN needs sequences [T, F] (steps x features), got input shape {list(input_shape)}"
-            )
+        self.inputs = SequenceInput(input_shape, masked, vocab_size, embedding_dim)
+        self.packed = masked or bool(vocab_size)
         self.rnn = CELLS[cell](
-            input_size=input_shape[1] - (1 if masked else 0),
+            input_size=self.inputs.width,
             hidden_size=hidden,
             num_layers=layers,
             batch_first=True,
@@ -48,10 +50,11 @@ class RNN(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(directions * hidden, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.masked:
-            lengths = x[..., -1].sum(1).clamp_min(1).long().cpu()
+        x, mask = self.inputs(x)
+        if self.packed:
+            lengths = mask[..., 0].sum(1).clamp_min(1).long().cpu()
             x = nn.utils.rnn.pack_padded_sequence(
-                x[..., :-1], lengths, batch_first=True, enforce_sorted=False
+                x, lengths, batch_first=True, enforce_sorted=False
             )
         _, state = self.rnn(x)
         h = state[0] if isinstance(state, tuple) else state  # LSTM returns (h, c)

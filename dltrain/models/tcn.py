@@ -4,9 +4,9 @@ convolutions, global average pooling over time, a linear head.
 The residual, fully convolutional shape with global pooling is the strong deep baseline
 of the time-series classification archive (FCN and ResNet in Wang et al. 2017, Fawaz et
 al. 2019); dilations 1, 2, 4, ... widen the receptive field without pooling. With
-`masked` inputs (the last channel marks real steps, see dltrain.data.timeseries) padding
-is zeroed after every block and left out of the pooling, so series of any length mix in
-a batch.
+masked inputs (series with a mask channel, or token ids with an embedding; see
+dltrain.models.sequence) padding is zeroed inside every block and left out of the
+pooling, so sequences of any length mix in a batch.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from torch import Tensor, nn
+
+from dltrain.models.sequence import SequenceInput
 
 
 class TemporalBlock(nn.Module):
@@ -48,17 +50,14 @@ class TCN(nn.Module):
         kernel_size: int = 7,
         dropout: float = 0.0,
         masked: bool = False,
+        vocab_size: int | None = None,
+        embedding_dim: int = 64,
     ) -> None:
         super().__init__()
-        if len(input_shape) != 2:
-            raise ValueError(
-                f"TCN needs sequences [T, F] (steps x features), got input shape"
-                f" {list(input_shape)}: for images use model=cnn, for tables model=tabular"
-            )
         if kernel_size % 2 == 0:
             raise ValueError(f"model.kernel_size={kernel_size}: the TCN needs an odd kernel size")
-        self.masked = masked
-        width = input_shape[1] - (1 if masked else 0)
+        self.inputs = SequenceInput(input_shape, masked, vocab_size, embedding_dim)
+        width = self.inputs.width
         blocks = []
         for i, out in enumerate(channels):
             blocks.append(TemporalBlock(width, out, kernel_size, 2**i, dropout))
@@ -67,10 +66,7 @@ class TCN(nn.Module):
         self.head = nn.Linear(width, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.masked:
-            x, mask = x[..., :-1], x[..., -1:]
-        else:
-            mask = x.new_ones(x.shape[0], x.shape[1], 1)
+        x, mask = self.inputs(x)
         h, mask = x.transpose(1, 2), mask.transpose(1, 2)  # [N, C, T], [N, 1, T]
         h = h * mask
         for block in self.blocks:

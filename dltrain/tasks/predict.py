@@ -62,6 +62,17 @@ def read_series(path: Path, description: dict) -> tuple[list[str], torch.Tensor]
     )
 
 
+def read_text_inputs(path: Path, description: dict) -> tuple[list[str], torch.Tensor]:
+    """Texts from a table's text column or a .txt file (one per line), as token ids."""
+    from tokenizers import Tokenizer
+
+    from dltrain.data.text import encode, read_texts
+
+    _, texts = read_texts(path, description["text_column"], "input")
+    ids, _ = encode(Tokenizer.from_str(description["tokenizer"]), texts, description["max_length"])
+    return [f"{path}:{i + 1}" for i in range(len(texts))], ids
+
+
 def read_inputs(
     path: Path, description: dict, input_shape: tuple[int, ...]
 ) -> tuple[list[str], torch.Tensor]:
@@ -75,6 +86,8 @@ def read_inputs(
         raise DataError(f"input={path}: no such file or folder.")
     if description.get("kind") == "timeseries":
         return read_series(path, description)
+    if description.get("kind") == "text":
+        return read_text_inputs(path, description)
     suffix = path.suffix.lower()
     if suffix in EXTENSIONS:
         return [str(path)], read_images([path], input_shape)

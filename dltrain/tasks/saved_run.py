@@ -104,6 +104,12 @@ def rebuild_inputs(info: dict, state: dict) -> tuple[Any, dict[str, Any]]:
 
         schema = TableSchema.from_state(data["schema"])
         return TablePreprocess.empty(schema), schema.net_inputs()
+    if data["kind"] == "text":
+        from tokenizers import Tokenizer
+
+        vocab_size = Tokenizer.from_str(data["tokenizer"]).get_vocab_size()
+        return torch.nn.Identity(), {"input_shape": tuple(info["input_shape"]),
+                                     "vocab_size": vocab_size}  # fmt: skip
     if data["kind"] == "timeseries":
         from dltrain.data.timeseries import SeriesPreprocess
 

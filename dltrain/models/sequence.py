@@ -1,0 +1,36 @@
+"""What the sequence nets (RNN, TCN) read: plain sequences [N, T, F], masked series
+[N, T, F + 1] (the last channel marks real steps; dltrain.data.timeseries) or token ids
+[N, L] (0 is padding; dltrain.data.text), embedded here with a vocabulary size that comes
+from the data, never typed in a config."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+
+class SequenceInput(nn.Module):
+    """Turns any of the three input forms into (values [N, T, C], mask [N, T, 1])."""
+
+    def __init__(self, input_shape: Sequence[int], masked: bool = False,
+                 vocab_size: int | None = None, embedding_dim: int = 64) -> None:  # fmt: skip
+        super().__init__()
+        self.masked = masked
+        self.embedding = (
+            nn.Embedding(vocab_size, embedding_dim, padding_idx=0) if vocab_size else None
+        )
+        if self.embedding is None and len(input_shape) != 2:
+            raise ValueError(
+                f"sequence nets need sequences [T, F] (steps x features) or token ids, got input"
+                f" shape {list(input_shape)}: for images use model=cnn, for tables model=tabular"
+            )
+        self.width = embedding_dim if vocab_size else input_shape[1] - (1 if masked else 0)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.embedding is not None:
+            ids = x.long()
+            return self.embedding(ids), (ids > 0).unsqueeze(-1).to(self.embedding.weight.dtype)
+        if self.masked:
+            return x[..., :-1], x[..., -1:]
+        return x, x.new_ones(*x.shape[:2], 1)
