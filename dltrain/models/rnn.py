@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from dltrain.models.sequence import SequenceInput
+from dltrain.models.sequence import SequenceInput, wide_and_deep
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -32,6 +32,7 @@ class RNN(nn.Module):
         masked: bool = False,
         vocab_size: int | None = None,
         embedding_dim: int = 64,
+        linear_skip: bool = True,
     ) -> None:
         super().__init__()
         self.inputs = SequenceInput(input_shape, masked, vocab_size, embedding_dim)
@@ -48,8 +49,11 @@ class RNN(nn.Module):
         directions = 2 if bidirectional else 1
         self.directions = directions
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(directions * hidden, num_classes))
+        # Token inputs: a bag-of-words linear model beside the recurrence (wide and deep).
+        self.bag = wide_and_deep(vocab_size, num_classes, self.head[1], linear_skip)
 
     def forward(self, x: Tensor) -> Tensor:
+        wide = self.bag(x) if self.bag is not None else 0.0
         x, mask = self.inputs(x)
         if self.packed:
             lengths = mask[..., 0].sum(1).clamp_min(1).long().cpu()
@@ -59,4 +63,4 @@ class RNN(nn.Module):
         _, state = self.rnn(x)
         h = state[0] if isinstance(state, tuple) else state  # LSTM returns (h, c)
         last_layer = h[-self.directions :]  # [directions, batch, hidden]
-        return self.head(torch.cat(list(last_layer), dim=1))
+        return self.head(torch.cat(list(last_layer), dim=1)) + wide

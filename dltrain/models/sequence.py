@@ -34,3 +34,27 @@ class SequenceInput(nn.Module):
         if self.masked:
             return x[..., :-1], x[..., -1:]
         return x, x.new_ones(*x.shape[:2], 1)
+
+
+class BagOfWords(nn.Module):
+    """A linear model of the words: the mean over a text's tokens of one learned vector of
+    class scores per token (fastText's linear classifier), padding left out. Beside a deep
+    net whose own output starts at zero, training starts from this linear model."""
+
+    def __init__(self, vocab_size: int, num_classes: int) -> None:
+        super().__init__()
+        self.scores = nn.EmbeddingBag(vocab_size, num_classes, mode="mean", padding_idx=0)
+        nn.init.zeros_(self.scores.weight)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.scores(ids.long())
+
+
+def wide_and_deep(vocab_size: int | None, num_classes: int, head: nn.Linear,
+                  enabled: bool) -> BagOfWords | None:  # fmt: skip
+    """For token inputs: the bag-of-words linear path, and the deep head zeroed."""
+    if not (vocab_size and enabled):
+        return None
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    return BagOfWords(vocab_size, num_classes)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from dltrain.models.sequence import SequenceInput
+from dltrain.models.sequence import SequenceInput, wide_and_deep
 
 
 class TemporalBlock(nn.Module):
@@ -52,6 +52,7 @@ class TCN(nn.Module):
         masked: bool = False,
         vocab_size: int | None = None,
         embedding_dim: int = 64,
+        linear_skip: bool = True,
     ) -> None:
         super().__init__()
         if kernel_size % 2 == 0:
@@ -64,12 +65,15 @@ class TCN(nn.Module):
             width = out
         self.blocks = nn.ModuleList(blocks)
         self.head = nn.Linear(width, num_classes)
+        # Token inputs: a bag-of-words linear model beside the convolutions (wide and deep).
+        self.bag = wide_and_deep(vocab_size, num_classes, self.head, linear_skip)
 
     def forward(self, x: Tensor) -> Tensor:
+        wide = self.bag(x) if self.bag is not None else 0.0
         x, mask = self.inputs(x)
         h, mask = x.transpose(1, 2), mask.transpose(1, 2)  # [N, C, T], [N, 1, T]
         h = h * mask
         for block in self.blocks:
             h = block(h, mask)
         pooled = h.sum(2) / mask.sum(2).clamp_min(1.0)
-        return self.head(pooled)
+        return self.head(pooled) + wide
