@@ -127,3 +127,10 @@ def test_text_without_tokenizers_installed_exits_2_with_the_pip_command(monkeypa
                         lambda name, *a: None if name == "tokenizers" else real(name, *a))  # fmt: skip
     with pytest.raises(ConfigError, match=r"pip install 'dltrain\[text\]'"):
         require_tokenizers()
+
+
+def test_a_text_tcn_exports_to_onnx_and_matches(text_runs):
+    cwd, _ = text_runs
+    result = run_dltrain("export", "run=tcn", "format=onnx", "hydra.run.dir=tcn_onnx", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (cwd / "tcn_onnx" / "model.onnx").is_file()

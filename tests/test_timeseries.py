@@ -212,3 +212,11 @@ def test_bad_series_files_exit_2_with_one_line(dltrain, files, overrides, messag
 def test_augmentation_that_does_not_fit_the_data_exits_2(dltrain):
     image_on_series = dltrain("fit", "trainer=smoke", "augment=series")  # digits images
     assert image_on_series.returncode == 2 and "for time series" in image_on_series.stderr
+
+
+def test_an_rnn_on_series_exports_to_torchscript_and_says_why_not_onnx(series_runs):
+    cwd, _ = series_runs
+    onnx = run_dltrain("export", "run=rnn", "format=onnx", "hydra.run.dir=rnn_onnx", cwd=cwd)
+    assert onnx.returncode == 2 and "use format=torchscript" in onnx.stderr
+    script = run_dltrain("export", "run=rnn", "format=torchscript", "hydra.run.dir=rnn_ts", cwd=cwd)
+    assert script.returncode == 0, script.stderr[-3000:]

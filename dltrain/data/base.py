@@ -163,16 +163,25 @@ def stratified_split(
     from sklearn.model_selection import train_test_split
 
     index, labels = torch.arange(len(y)).numpy(), y.numpy()
+    classes = len(set(labels.tolist()))
+
+    def size(fraction: float, n: int) -> int:
+        # scikit-learn's count for a fraction, but at least one sample of each class (small
+        # sets with many classes) where the rest keeps one of each too.
+        count = math.ceil(fraction * n)
+        return max(count, classes) if n - max(count, classes) >= classes else count
+
     splits: dict[str, Any] = {}
     try:
         rest = index
         if test_fraction is not None:
             rest, splits["test"] = train_test_split(
-                index, test_size=test_fraction, stratify=labels, random_state=seed
-            )
+                index, test_size=size(test_fraction, len(index)), stratify=labels,
+                random_state=seed,
+            )  # fmt: skip
         held_out = val_fraction / (1 - (test_fraction or 0.0))
         splits["train"], splits["val"] = train_test_split(
-            rest, test_size=held_out, stratify=labels[rest], random_state=seed
+            rest, test_size=size(held_out, len(rest)), stratify=labels[rest], random_state=seed
         )
     except ValueError as error:
         raise DataError(

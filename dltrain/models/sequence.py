@@ -43,11 +43,14 @@ class BagOfWords(nn.Module):
 
     def __init__(self, vocab_size: int, num_classes: int) -> None:
         super().__init__()
-        self.scores = nn.EmbeddingBag(vocab_size, num_classes, mode="mean", padding_idx=0)
+        # An embedding and a masked mean rather than EmbeddingBag: it exports to ONNX.
+        self.scores = nn.Embedding(vocab_size, num_classes, padding_idx=0)
         nn.init.zeros_(self.scores.weight)
 
     def forward(self, ids: Tensor) -> Tensor:
-        return self.scores(ids.long())
+        ids = ids.long()
+        real = (ids > 0).unsqueeze(-1).to(self.scores.weight.dtype)
+        return (self.scores(ids) * real).sum(1) / real.sum(1).clamp_min(1.0)
 
 
 def wide_and_deep(vocab_size: int | None, num_classes: int, head: nn.Linear,

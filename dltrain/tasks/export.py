@@ -40,14 +40,20 @@ def export_onnx(model: torch.nn.Module, x: torch.Tensor, path: Path) -> torch.Te
         ) from error
     series = (getattr(model, "data_description", None) or {}).get("kind") == "timeseries"
     steps = {1: "steps"} if series else {}
-    model.to_onnx(
-        str(path),
-        x,
-        input_names=["input"],
-        output_names=["logits"],
-        dynamic_axes={"input": {0: "batch", **steps}, "logits": {0: "batch"}},
-        dynamo=False,
-    )
+    try:
+        model.to_onnx(
+            str(path),
+            x,
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_axes={"input": {0: "batch", **steps}, "logits": {0: "batch"}},
+            dynamo=False,
+        )
+    except RuntimeError as error:  # e.g. an RNN's packed sequences: ONNX has no such operator
+        raise ConfigError(
+            f"ONNX cannot express this model ({str(error).splitlines()[0][:120]}): use"
+            " format=torchscript."
+        ) from None
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
 
