@@ -170,6 +170,18 @@ def test_predict_takes_a_raw_ts_file_and_test_reproduces(series_runs, model):
     truth = read_ts(cwd / "Toy_TEST.ts").labels
     accuracy = sum(r["predicted"] == t for r, t in zip(rows, truth, strict=True)) / len(truth)
     assert accuracy == pytest.approx(read_metrics(cwd / model)["test/acc"], abs=1e-6)
+    # The same series as a bare .npy array [N, T, F] (NaN for the gaps), no labels.
+    found = read_ts(cwd / "Toy_TEST.ts")
+    longest = max(len(s) for s in found.series)
+    array = np.full((len(found.series), longest, 2), np.nan)
+    for i, s in enumerate(found.series[:1]):
+        array[i, : len(s)] = s
+    np.save(cwd / "one.npy", array[:1, : len(found.series[0])])
+    result = run_dltrain("predict", f"run={model}", "input=one.npy",
+                         f"hydra.run.dir={model}_npy", cwd=cwd)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    with (cwd / f"{model}_npy" / "predictions.csv").open() as file:
+        assert next(csv.DictReader(file))["predicted"] == rows[0]["predicted"]
 
 
 def test_export_of_a_tcn_matches_its_checkpoint(series_runs):
@@ -193,13 +205,16 @@ def test_export_of_a_tcn_matches_its_checkpoint(series_runs):
         ),
         ({"a.npz": "npz2"}, ["data.path=a.ts", "data.test_path=a.npz"], "channels per time step"),
         ({}, ["data.path=missing.ts"], "no such file"),
-        ({"a.txt": "x"}, ["data.path=a.txt"], "give a .ts, .npz or long-format .csv"),
+        ({"a.txt": "x"}, ["data.path=a.txt"], "give a .ts, .npz, .npy or long-format .csv"),
+        ({"a.npy": "npy"}, ["data.path=a.npy"], "holds no labels"),
     ],
 )
 def test_bad_series_files_exit_2_with_one_line(dltrain, files, overrides, message):
     write_ts(dltrain.cwd / "a.ts", 40, seed=0)
     for name, content in files.items():
-        if content == "npz2":
+        if content == "npy":
+            np.save(dltrain.cwd / name, np.zeros((10, 30)))
+        elif content == "npz2":
             np.savez(dltrain.cwd / name, x=np.zeros((10, 30, 2)), y=np.array(["up", "down"] * 5))
         else:
             (dltrain.cwd / name).write_text(content)

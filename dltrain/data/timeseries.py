@@ -149,11 +149,14 @@ def _check_header(series: list[np.ndarray], header: dict, source: str) -> None:
 
 
 def read_npz(path: Path, key: str = "data.path") -> SeriesFile:
-    """An .npz archive with `x` ([N, T] or [N, T, F]; NaN = missing) and, for training, `y`."""
+    """An .npz archive with `x` ([N, T] or [N, T, F]; NaN = missing) and, for training, `y`;
+    or an .npy array of series alone (no labels: for predict)."""
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
-        raise DataError(f"{key}={path} is not a readable .npz archive ({error}).") from None
+        raise DataError(f"{key}={path} is not a readable {path.suffix} array ({error}).") from None
+    if isinstance(archive, np.ndarray):
+        archive = {"x": archive}
     if "x" not in archive:
         raise DataError(f"{key}={path} has no array 'x' (it has: {', '.join(archive.files)}).")
     x = np.asarray(archive["x"], dtype=np.float64)
@@ -269,11 +272,11 @@ class TimeSeriesDataModule(InMemoryDataModule):
         suffix = file.suffix.lower()
         if suffix == ".ts":
             return read_ts(file, key)
-        if suffix == ".npz":
+        if suffix in (".npz", ".npy"):
             return read_npz(file, key)
         if suffix in (".csv", ".parquet", ".pq"):
             return read_long_csv(file, self.id_column, self.time_column, self.label_column, key)
-        raise DataError(f"{key}={path}: give a .ts, .npz or long-format .csv file of series.")
+        raise DataError(f"{key}={path}: give a .ts, .npz, .npy or long-format .csv file of series.")
 
     def series_tensor(self, found: SeriesFile, source: str) -> Tensor:
         """Padded [N, T, F + 1] series, checked against the training channels, resampled to
@@ -296,7 +299,7 @@ class TimeSeriesDataModule(InMemoryDataModule):
         if found.labels is None:
             raise DataError(
                 f"{key}={path} holds no labels: a .ts file needs @classLabel true (or"
-                " @targetLabel true), an .npz a 'y' array, a long table a label column"
+                " @targetLabel true), an .npz a 'y' array (an .npy has none), a long table a label column"
                 f" ({self.label_column})."
             )
         y, class_names = self.problem.encode_targets(found.labels, self.label_column, path)
