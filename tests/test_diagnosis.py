@@ -72,6 +72,12 @@ class FakeData:
     def describe(self):
         return {"kind": "tensor"}
 
+    def sequence_lengths(self, split):
+        return None
+
+    def profile_extras(self):
+        return {}
+
 
 def test_profile_counts_classes_duplicates_and_refuses_non_finite_values():
     x = torch.arange(20, dtype=torch.float32).reshape(10, 2)

@@ -18,16 +18,18 @@ from dltrain.tasks.build import class_weights
 
 
 def test_augmentation_keeps_shapes_and_labels_and_changes_pixels():
-    augment = build_augmentation(rotation=20, translate=0.1, scale=[0.9, 1.1], hflip=0.5)
+    augment = build_augmentation(
+        (3, 12, 12), rotation=20, translate=0.1, scale=[0.9, 1.1], hflip=0.5
+    )
     x = torch.randn(16, 3, 12, 12)
     assert augment(x).shape == x.shape and not torch.equal(augment(x), x)
-    assert build_augmentation() is None
+    assert build_augmentation((3, 12, 12)) is None
 
 
 def test_augmentation_applies_in_training_only():
     net = MLP((1, 6, 6), 3, hidden=[4])
     module = Learner(net, 3, optimizer=functools.partial(torch.optim.SGD, lr=0.1),
-                        augmentation=build_augmentation(rotation=30, translate=0.2))  # fmt: skip
+                        augmentation=build_augmentation((1, 6, 6), rotation=30, translate=0.2))  # fmt: skip
     batch = (torch.randn(8, 1, 6, 6), torch.arange(8) % 3)
     module._trainer = SimpleNamespace(training=True)
     x, y = module.on_after_batch_transfer(batch, 0)

@@ -39,6 +39,10 @@ OPTIONS = sorted(
 NEEDS_A_VALUE = {
     "data=csv": "data.path",
     "data=image_folder": "data.path",
+    "data=timeseries": "data.path",
+    "data=text": "data.path",
+    "experiment=timeseries_tcn": "data.path",
+    "experiment=text_rnn": "data.path",
     "model=custom": "model.net._target_",
 }
 

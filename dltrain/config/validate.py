@@ -142,6 +142,7 @@ RULES: dict[str, Rule | AnyOf] = {
     "model.layers": _COUNT,
     "model.bidirectional": Rule(bool),
     "model.linear_skip": Rule(bool),
+    "model.embedding_dim": _COUNT,
     "model.depth": Rule(int, 8),
     "model.width": _COUNT,
     "augment.rotation": Rule(float, 0, 180),
