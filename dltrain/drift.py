@@ -76,7 +76,7 @@ def shifted_classes(y_train: Tensor, y_test: Tensor, names: list[str]) -> list[d
 
 def compare(datamodule: Any) -> dict[str, Any] | None:
     """data_profile.json's `test_vs_train`; None when the test split was cut at random."""
-    if not getattr(datamodule, "external_test", False):
+    if not datamodule.external_test:
         return None
     (x_train, y_train), (x_test, y_test) = datamodule.splits["train"], datamodule.splits["test"]
     report: dict[str, Any] = {
@@ -87,7 +87,7 @@ def compare(datamodule: Any) -> dict[str, Any] | None:
         features = datamodule.drift_features
         report.setdefault("shifted_features", [])
         report["shifted_features"] += shifted_features(features(x_train), features(x_test))
-    report["unseen_categories"] = dict(getattr(datamodule, "unseen_categories", {}))
+    report["unseen_categories"] = dict(datamodule.unseen_categories)
     return report
 
 

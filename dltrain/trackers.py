@@ -27,6 +27,8 @@ PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}
 RUN_IDS = "trackers.json"  # in a run directory: this run's tracker ids; in a sweep's: the parent's
 ENV_PARENT = "DLTRAIN_TRACKER_PARENT"  # set by a sweep for its jobs: {"mlflow": id, "group": name}
 ARTIFACTS = ("metrics.json", "config.yaml", "data_profile.json")
+# dltrain's end status of a run -> MLflow's (pruned and interrupted runs: KILLED)
+MLFLOW_STATUS = {"complete": "FINISHED", "failed": "FAILED"}
 
 
 def quiet() -> None:
@@ -90,9 +92,9 @@ def _parent() -> dict[str, Any]:
 
 
 def _rank_zero() -> bool:
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
+    from dltrain.tasks.fit import is_rank_zero
 
-    return getattr(rank_zero_only, "rank", 0) == 0
+    return is_rank_zero()
 
 
 def mlflow_logger(
@@ -105,15 +107,16 @@ def mlflow_logger(
     run_dir = Path(save_dir)
     known = saved_ids(run_dir).get("mlflow", {})
     parent = _parent().get("mlflow")
+    uri = mlflow_uri(tracking_uri)
     logger = MLFlowLogger(
         experiment_name=experiment_name(experiment),
-        tracking_uri=mlflow_uri(tracking_uri),
+        tracking_uri=uri,
         run_name=run_dir.name if not parent else f"trial {run_dir.name}",
         run_id=known.get("run_id"),
         tags={"mlflow.parentRunId": parent} if parent and not known else None,
     )
     if _rank_zero() and not known:  # the run is created here, once, by one process
-        save_id(run_dir, "mlflow", {"run_id": logger.run_id, "tracking_uri": logger._tracking_uri})
+        save_id(run_dir, "mlflow", {"run_id": logger.run_id, "tracking_uri": uri})
     return logger
 
 
@@ -197,7 +200,7 @@ def _finish_mlflow(logger: Any, run_dir: Path, codes: list[str], status: str) ->
             client.log_artifact(run_id, str(run_dir / name))
     if (run_dir / "plots").is_dir():
         client.log_artifacts(run_id, str(run_dir / "plots"), "plots")
-    client.set_terminated(run_id, "FINISHED" if status == "complete" else "KILLED")
+    client.set_terminated(run_id, MLFLOW_STATUS.get(status, "KILLED"))
 
 
 def _finish_wandb(logger: Any, run_dir: Path, codes: list[str], status: str) -> None:
@@ -222,4 +225,4 @@ def mark_trial(folder: Path, status: dict[str, Any]) -> None:
 
     client = MlflowClient(known["tracking_uri"])
     client.set_tag(known["run_id"], "dltrain.status", status["status"])
-    client.set_terminated(known["run_id"], "KILLED" if status["status"] == "pruned" else "FAILED")
+    client.set_terminated(known["run_id"], MLFLOW_STATUS.get(status["status"], "KILLED"))

@@ -67,6 +67,7 @@ class FakeData:
         self.input_shape = tuple(x.shape[1:])
         self.mean, self.std = x.mean(0), x.std(0)
         self.allows_missing = False
+        self.external_test = False
         self.problem = Classification()
 
     def describe(self):

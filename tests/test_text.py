@@ -130,7 +130,39 @@ def test_text_without_tokenizers_installed_exits_2_with_the_pip_command(monkeypa
 
 
 def test_a_text_tcn_exports_to_onnx_and_matches(text_runs):
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+    from dltrain.data.text import encode, read_texts
+
     cwd, _ = text_runs
     result = run_dltrain("export", "run=tcn", "format=onnx", "hydra.run.dir=tcn_onnx", cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (cwd / "tcn_onnx" / "model.onnx").is_file()
+    # Read back independently: the checkpoint's tokenizer turns raw reviews into ids, the
+    # ONNX model classifies them, at two batch sizes.
+    data = load_checkpoint(cwd / "tcn" / "checkpoints" / "best.ckpt")["dltrain"]["data"]
+    table, texts = read_texts(cwd / "reviews.csv", "review", "input")
+    ids, _ = encode(Tokenizer.from_str(data["tokenizer"]), texts, data["max_length"])
+    session = onnxruntime.InferenceSession(str(cwd / "tcn_onnx" / "model.onnx"))
+    logits = session.run(None, {"input": ids.numpy()})[0]
+    assert abs(session.run(None, {"input": ids[:3].numpy()})[0] - logits[:3]).max() < 1e-4
+    names = ["neg", "pos"]
+    right = sum(names[i] == t for i, t in zip(logits.argmax(1), table["sentiment"], strict=True))
+    assert right / len(texts) > 0.9
+
+
+def test_the_vocabulary_holds_the_training_texts_words_only(tmp_path):
+    from dltrain.data.text import TextDataModule
+
+    rows = ["text,label"] + [f"common word{i},{'ab'[i % 2]}" for i in range(80)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    data = TextDataModule(path=str(tmp_path / "t.csv"), min_frequency=1, batch_size=8)
+    data.setup("fit")
+    vocabulary = data.tokenizer.get_vocab()
+    train_ids = data.splits["train"][0]
+    for split in ("train", "val", "test"):
+        for i in range(len(data.splits[split][0])):
+            # Each row's own word: known in training rows, unknown ([UNK] = 1) elsewhere.
+            own = data.splits[split][0][i][1].item()
+            assert (own != 1) == (split == "train"), (split, i)
+    assert "common" in vocabulary and len(vocabulary) == 2 + 1 + len(train_ids)

@@ -185,9 +185,24 @@ def test_predict_takes_a_raw_ts_file_and_test_reproduces(series_runs, model):
 
 
 def test_export_of_a_tcn_matches_its_checkpoint(series_runs):
+    import onnxruntime
+
     cwd, _ = series_runs
     result = run_dltrain("export", "run=tcn", "format=onnx", "hydra.run.dir=tcn_export", cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
+    # Read back independently: the raw test series, the same with more padding (the time
+    # axis is dynamic) and a batch of one; the classes match the truth as often as the
+    # checkpoint's own test accuracy says.
+    session = onnxruntime.InferenceSession(str(cwd / "tcn_export" / "model.onnx"))
+    found = read_ts(cwd / "Toy_TEST.ts")
+    x = pad(found.series).numpy()
+    logits = session.run(None, {"input": x})[0]
+    longer = np.concatenate([x, np.zeros((len(x), 7, x.shape[2]), np.float32)], axis=1)
+    assert np.allclose(session.run(None, {"input": longer})[0], logits, atol=1e-4)
+    assert np.allclose(session.run(None, {"input": x[:1]})[0], logits[:1], atol=1e-4)
+    names = read_metrics(cwd / "tcn")["class_names"]
+    accuracy = np.mean([names[i] == t for i, t in zip(logits.argmax(1), found.labels, strict=True)])
+    assert accuracy == pytest.approx(read_metrics(cwd / "tcn")["test/acc"], abs=1e-6)
 
 
 @pytest.mark.parametrize(

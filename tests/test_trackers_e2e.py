@@ -16,7 +16,7 @@ from tests.conftest import run_dltrain
 OFFLINE = {"WANDB_MODE": "offline", "MLFLOW_TRACKING_URI": ""}
 
 
-def mlflow_runs(cwd: Path) -> list:
+def mlflow_runs(cwd: Path) -> tuple:
     """Every MLflow run in the working directory's default store (./mlflow.db)."""
     from mlflow.tracking import MlflowClient
 

@@ -265,6 +265,9 @@ class InMemoryDataModule(L.LightningDataModule):
         self.imbalance = dict(imbalance) if imbalance else None
         self.splits: dict[str, tuple[Tensor | Dataset, Tensor]] = {}
         self.external_test = False
+        # Per categorical column, the share of the user's test rows whose value training
+        # never saw (tables fill it; the drift check reports it).
+        self.unseen_categories: dict[str, float] = {}
         self.class_names: list[str] = []
         self.mean: Tensor | None = None
         self.std: Tensor | None = None

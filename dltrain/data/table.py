@@ -69,6 +69,17 @@ def _check_columns(names: list[str], columns: list[str], key: str, path: Any) ->
             )
 
 
+def encode_label_column(
+    table: Any, column: str, problem: Any, path: Any
+) -> tuple[Tensor, list[str]]:
+    """(targets, class names) of a table's label column; an empty cell exits 2 with its line."""
+    labels = table[column]
+    if labels.isna().any():
+        row = int(labels.isna().to_numpy().argmax()) + 2
+        raise DataError(f"{path}, line {row}: the label column '{column}' is empty.")
+    return problem.encode_targets(labels.tolist(), column, path)
+
+
 def embedding_width(cardinality: int) -> int:
     """fastai's rule of thumb for an embedding's width from its number of categories."""
     return min(50, round(1.6 * cardinality**0.56))
@@ -199,9 +210,6 @@ class TableDataModule(InMemoryDataModule):
         self.categorical, self.numeric = list(categorical or []), list(numeric or [])
         self.drop = list(drop or [])
         self.schema: TableSchema | None = None
-        # Per categorical column, the share of the user's test rows with a value never seen
-        # in training (the data profile warns about it).
-        self.unseen_categories: dict[str, float] = {}
 
     def read(self, path: str) -> Samples:
         table = read_table(path, self.path_key(path))
@@ -214,12 +222,8 @@ class TableDataModule(InMemoryDataModule):
             )
         for key in ("categorical", "numeric", "drop"):
             _check_columns(getattr(self, key), columns, f"data.{key}", path)
-        labels = table[self.label_column]
-        if labels.isna().any():
-            row = int(labels.isna().to_numpy().argmax()) + 2
-            raise DataError(f"{path}, line {row}: the label column '{self.label_column}' is empty.")
+        y, class_names = encode_label_column(table, self.label_column, self.problem, path)
         features = table.drop(columns=[self.label_column, *self.drop])
-        y, class_names = self.problem.encode_targets(labels.tolist(), self.label_column, path)
         return Samples(features, y, class_names)
 
     def load(self) -> Samples:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from dltrain.data.base import InMemoryDataModule, Samples
+from dltrain.data.table import encode_label_column, read_table
 from dltrain.errors import ConfigError, DataError, did_you_mean
 
 PAD, UNK = "[PAD]", "[UNK]"
@@ -63,8 +64,6 @@ def encode(tokenizer: Any, texts: list[str], max_length: int) -> tuple[Tensor, i
 
 def read_texts(path: str | Path, column: str, key: str) -> tuple[Any, list[str]]:
     """(the table, its texts) from a CSV/Parquet table, or one text per line of a .txt file."""
-    from dltrain.data.table import read_table
-
     file = Path(path)
     if file.suffix.lower() == ".txt":
         if not file.is_file():
@@ -125,11 +124,7 @@ class TextDataModule(InMemoryDataModule):
                 f"{key}={path} has no label column '{self.label_column}': training texts need"
                 " labels (set data.label_column)."
             )
-        labels = table[self.label_column]
-        if labels.isna().any():
-            row = int(labels.isna().to_numpy().argmax()) + 2
-            raise DataError(f"{path}, line {row}: the label column '{self.label_column}' is empty.")
-        y, class_names = self.problem.encode_targets(labels.tolist(), self.label_column, path)
+        y, class_names = encode_label_column(table, self.label_column, self.problem, path)
         return Samples(texts, y, class_names)
 
     def load(self) -> Samples:

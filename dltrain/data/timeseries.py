@@ -74,7 +74,7 @@ def read_ts(path: Path, key: str = "data.path") -> SeriesFile:
                     header["classes"] = words[1:]
                     if header["classlabel"] and not header["classes"]:
                         raise DataError(f"{where}: @classLabel true lists no class labels.")
-                elif name in ("problemname",):
+                elif name == "problemname":
                     header[name] = value
                 elif name in ("serieslength", "dimensions"):
                     if not value.isdigit():
@@ -159,16 +159,19 @@ def read_npz(path: Path, key: str = "data.path") -> SeriesFile:
         archive = {"x": archive}
     if "x" not in archive:
         raise DataError(f"{key}={path} has no array 'x' (it has: {', '.join(archive.files)}).")
-    x = np.asarray(archive["x"], dtype=np.float64)
+    try:
+        x = np.asarray(archive["x"], dtype=np.float64)
+        labels = archive["y"].tolist() if "y" in archive else None
+    except ValueError as error:  # an object array would need pickle, which is never used
+        raise DataError(
+            f"{key}={path}: {error} (store numbers and strings, not objects)."
+        ) from None
     if x.ndim == 2:
         x = x[:, :, None]
     if x.ndim != 3:
         raise DataError(f"{key}={path}: 'x' must be [N, T] or [N, T, F], not {list(x.shape)}.")
-    labels = None
-    if "y" in archive:
-        labels = archive["y"].tolist()
-        if len(labels) != len(x):
-            raise DataError(f"{key}={path}: 'y' has {len(labels)} labels for {len(x)} series.")
+    if labels is not None and len(labels) != len(x):
+        raise DataError(f"{key}={path}: 'y' has {len(labels)} labels for {len(x)} series.")
     return SeriesFile(list(x), labels)
 
 

@@ -38,8 +38,7 @@ def export_onnx(model: torch.nn.Module, x: torch.Tensor, path: Path) -> torch.Te
         raise ConfigError(
             "format=onnx needs onnx and onnxruntime: pip install 'dltrain[export]'"
         ) from error
-    series = (getattr(model, "data_description", None) or {}).get("kind") == "timeseries"
-    steps = {1: "steps"} if series else {}
+    steps = {1: "steps"} if model.data_description["kind"] == "timeseries" else {}
     try:
         model.to_onnx(
             str(path),
