@@ -5,8 +5,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from dltrain.augment import build_augmentation
+from dltrain.callbacks import BestCheckpoint
 from dltrain.data.base import WeightedEpochSampler, keep_fraction_of_classes
 from dltrain.errors import ConfigError
 from dltrain.models.mlp import MLP
@@ -136,3 +138,34 @@ def test_lightnings_own_sigterm_stop_still_saves_and_exits_143(tmp_path):
         trainer.fit(StoppedBySigterm())
     assert stopped.value.exit_code == 143 and stopped.value.run_dir == str(tmp_path / "run")
     assert torch.load(last, weights_only=False)["global_step"] == 2
+
+
+def test_a_tie_on_the_monitored_metric_keeps_the_epoch_with_the_lower_val_loss(tmp_path):
+    import lightning as L
+
+    from dltrain.checkpoints import load_checkpoint
+
+    class Saturated(L.LightningModule):
+        """val/acc is 1.0 from the first epoch on; val/loss keeps falling."""
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch, batch_idx):
+            return (self.w - 1).pow(2).sum()
+
+        def validation_step(self, batch, batch_idx):
+            self.log_dict({"val/acc": 1.0, "val/loss": 1.0 / (self.current_epoch + 1)})
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2)
+    for kind, expected in ((BestCheckpoint, 2), (ModelCheckpoint, 0)):
+        folder = tmp_path / kind.__name__
+        checkpoint = kind(dirpath=folder, filename="best", monitor="val/acc", mode="max")
+        trainer = L.Trainer(max_epochs=3, callbacks=[checkpoint], logger=False,
+                            enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+        trainer.fit(Saturated(), data, data)
+        assert load_checkpoint(folder / "best.ckpt")["epoch"] == expected, kind.__name__
