@@ -10,12 +10,14 @@ TEST_WORKERS ?= 2
 
 install: $(STAMP)
 
-# torch goes in first, pinned: this machine has a local CPU wheel of 2.13.0, while any
-# other spec pulls gigabytes of CUDA packages. The project then finds it satisfied.
+# torch and torchvision go in first, pinned to a pair that lies on this machine's disk
+# (a CUDA build: the same environment trains on a GPU machine). timm (model=timm) needs
+# torchvision, and torchvision needs the torch build it was made for; any other spec
+# downloads gigabytes. The project then finds both satisfied.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
