@@ -21,6 +21,21 @@ from torch import Tensor
 from dltrain.errors import Interrupted, Terminated
 
 
+def learning_rates(trainer: L.Trainer) -> dict[str, float | None]:
+    """The epoch's learning rate (`lr`, of the first parameter group) and, where parts of
+    the net have their own (a fine-tuned backbone), `lr/<part>`."""
+    if not trainer.optimizers:
+        return {"lr": None}
+    groups = trainer.optimizers[0].param_groups
+    rates = {"lr": groups[0]["lr"]}
+    first = groups[0].get("name", "").split("/")[0]
+    for group in groups[1:]:
+        part = group.get("name", "").split("/")[0]
+        if part and part != first:
+            rates.setdefault(f"lr/{part}", group["lr"])
+    return rates
+
+
 class EpochHistory(Callback):
     """Writes metrics.csv: one row per epoch with losses, metrics, learning rate and wall time."""
 
@@ -28,11 +43,11 @@ class EpochHistory(Callback):
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
         self._started = 0.0
-        self._lr: float | None = None
+        self._rates: dict[str, float | None] = {"lr": None}
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.perf_counter()
-        self._lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
+        self._rates = learning_rates(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics = {
@@ -43,7 +58,7 @@ class EpochHistory(Callback):
             {
                 "epoch": trainer.current_epoch,
                 "step": trainer.global_step,
-                "lr": self._lr,
+                **self._rates,
                 **metrics,
                 "epoch_seconds": seconds,
             }
@@ -55,7 +70,11 @@ class EpochHistory(Callback):
         trained = {k: v for k, v in self.rows[-1].items() if k.startswith("train/")}
         for logger in trainer.loggers:
             logger.log_metrics(
-                {**trained, "lr": self._lr or 0.0, "epoch_seconds": seconds},
+                {
+                    **trained,
+                    **{k: v or 0.0 for k, v in self._rates.items()},
+                    "epoch_seconds": seconds,
+                },
                 step=trainer.global_step,
             )
 
@@ -130,6 +149,22 @@ class BestCheckpoint(ModelCheckpoint):
         loss = monitor_candidates.get(self.tie_breaker)
         self.best_tie_value = float(loss) if loss is not None else None
         super()._update_best_and_save(current, trainer, monitor_candidates)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def _save_last_if_missed(self, trainer: L.Trainer) -> None:
+        # Lightning 2.6 writes last.ckpt only when the epoch also wrote a best checkpoint;
+        # last.ckpt must be the latest epoch, so that a resume continues from there.
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "best_tie_value": self.best_tie_value}

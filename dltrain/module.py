@@ -67,8 +67,14 @@ class Learner(L.LightningModule):
         data_description: dict[str, Any] | None = None,
         problem: Classification | Regression | None = None,
         head: nn.Module | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         super().__init__()
+        # What building the model chose for the user (weights loaded, normalization).
+        self.notes = list(notes or [])
+        # Test-time augmentation when evaluating or predicting: "none" | "flip" (the mean of
+        # the outputs for the image and its mirror image).
+        self.tta = "none"
         self.problem = problem or Classification()
         # Plain data (the data's kind, a table's columns and vocabularies) that predict needs
         # to turn raw inputs into the model's input; kept in every checkpoint.
@@ -118,6 +124,8 @@ class Learner(L.LightningModule):
         x = self.normalize(x)
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
+        if self.tta == "flip" and not self.training:
+            return (self.net(x) + self.net(x.flip(-1))) / 2
         return self.net(x)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
@@ -202,18 +210,32 @@ class Learner(L.LightningModule):
         if figures:
             self.log_dict(figures)
 
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The optimizer's parameter groups: per part of the net (a pretrained backbone has
+        its own learning-rate scale), weights with weight decay, biases and norms without.
+
+        Frozen parameters are included: fine-tuning unfreezes them later, and the optimizer
+        skips them while they have no gradient."""
+        parts = (
+            self.net.param_groups()
+            if callable(getattr(self.net, "param_groups", None))
+            else [("net", list(self.net.parameters()), 1.0)]
+        )
+        groups = []
+        for name, params, scale in parts:
+            for decays, suffix in ((True, ""), (False, "/no_decay")):
+                chosen = [p for p in params if (p.ndim > 1) == decays]
+                group = {"params": chosen, "name": name + suffix, "lr_scale": scale}
+                if not decays:
+                    group["weight_decay"] = 0.0
+                if chosen:
+                    groups.append(group)
+        return groups
+
     def configure_optimizers(self) -> Any:
-        decay = {id(p) for p in self.weights()}
-        groups = [
-            {"params": [p for p in self.net.parameters() if id(p) in decay]},
-            {
-                "params": [
-                    p for p in self.net.parameters() if p.requires_grad and id(p) not in decay
-                ],
-                "weight_decay": 0.0,
-            },
-        ]
-        optimizer = self.optimizer_factory([g for g in groups if g["params"]])
+        optimizer = self.optimizer_factory(self.param_groups())
+        for group in optimizer.param_groups:  # before the schedule reads each group's rate
+            group["lr"] *= group["lr_scale"]
         if self.scheduler_factory is None:
             return optimizer
         if self.scheduler_interval == "step":

@@ -169,3 +169,37 @@ def test_a_tie_on_the_monitored_metric_keeps_the_epoch_with_the_lower_val_loss(t
                             enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
         trainer.fit(Saturated(), data, data)
         assert load_checkpoint(folder / "best.ckpt")["epoch"] == expected, kind.__name__
+
+
+def test_last_checkpoint_is_the_latest_epoch_even_when_the_best_is_older(tmp_path):
+    """Lightning 2.6 writes last.ckpt only in epochs that improve; resume needs the latest."""
+    import lightning as L
+
+    from dltrain.checkpoints import load_checkpoint
+
+    class Worsening(L.LightningModule):
+        """The best val/acc is the first epoch's."""
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch, batch_idx):
+            return (self.w - 1).pow(2).sum()
+
+        def validation_step(self, batch, batch_idx):
+            self.log_dict({"val/acc": 1.0 / (self.current_epoch + 1), "val/loss": 1.0})
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2)
+    for kind, expected_last in ((BestCheckpoint, 2), (ModelCheckpoint, 0)):
+        folder = tmp_path / kind.__name__
+        checkpoint = kind(dirpath=folder, filename="best", monitor="val/acc", mode="max",
+                          save_last=True)  # fmt: skip
+        trainer = L.Trainer(max_epochs=3, callbacks=[checkpoint], logger=False,
+                            enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+        trainer.fit(Worsening(), data, data)
+        assert load_checkpoint(folder / "best.ckpt")["epoch"] == 0, kind.__name__
+        assert load_checkpoint(folder / "last.ckpt")["epoch"] == expected_last, kind.__name__

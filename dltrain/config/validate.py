@@ -145,6 +145,18 @@ RULES: dict[str, Rule | AnyOf] = {
     "model.embedding_dim": _COUNT,
     "model.depth": Rule(int, 8),
     "model.width": _COUNT,
+    "model.name": Rule(str),
+    "model.pretrained": Rule(bool),
+    "model.weights": Rule(str, nullable=True),
+    "model.image_size": AnyOf((Rule(int, 1, nullable=True), Rule(int, 1, is_list=True))),
+    "model.normalization": Rule(str, choices=("auto", "pretrained", "data")),
+    "model.drop_rate": _PROBABILITY,
+    "model.drop_path_rate": Rule(float, 0, 1, high_open=True, nullable=True),
+    "model.freeze_epochs": Rule(int, 0),
+    "model.backbone_lr_scale": _POSITIVE,
+    "regularization.ema": Rule(float, 0, 1, low_open=True, high_open=True, nullable=True),
+    "regularization.swa": Rule(float, 0, 1, high_open=True, nullable=True),
+    "tta": Rule(str, choices=("none", "flip")),
     "augment.rotation": Rule(float, 0, 180),
     "augment.translate": Rule(float, 0, 1, high_open=True),
     "augment.scale": Rule(float, 0, low_open=True, is_list=True, nullable=True),
@@ -215,6 +227,7 @@ def _check_cross_field(cfg: DictConfig) -> None:
         )
     _check_problem(cfg)
     _check_imbalance(cfg.get("data"))
+    _check_timm(cfg.get("model"))
     loss = cfg.get("loss")
     weights = loss.get("class_weights") if isinstance(loss, DictConfig) else None
     if weights is not None and weights != "balanced":
@@ -241,6 +254,16 @@ def _check_problem(cfg: DictConfig) -> None:
             f"monitor.metric={metric} is not a metric this run logs.{did_you_mean(metric, list(logged))}"
             f" Logged metrics: {', '.join(logged)}."
         )
+
+
+def _check_timm(model: Any) -> None:
+    """model=timm: the name is one of timm's and the weights file exists (imports timm)."""
+    net = model.get("net") if isinstance(model, DictConfig) else None
+    if not isinstance(net, DictConfig) or net.get("_target_") != "dltrain.models.timm_net.TimmNet":
+        return
+    from dltrain.models.timm_net import check_config
+
+    check_config(model.name, model.get("weights"))
 
 
 def _check_imbalance(data: Any) -> None:

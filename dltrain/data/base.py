@@ -422,6 +422,9 @@ class InMemoryDataModule(L.LightningDataModule):
 
     # Whether inputs may hold NaN for missing values (tables); preprocess() then handles them.
     allows_missing = False
+    # Images: the raw value of a white pixel (255 for 8-bit files), which maps the data onto
+    # the 0-1 scale of a pretrained backbone's statistics; None: not images, or unknown.
+    pixel_max: float | None = None
     # The classical baseline that suits this input kind (dltrain.baselines), and what its
     # inputs are called in its name.
     baseline_kind = "linear"

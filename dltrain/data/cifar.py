@@ -39,6 +39,8 @@ def unpickle(path: Path) -> dict:
 class Cifar10DataModule(InMemoryDataModule):
     """CIFAR-10: 50000 train + 10000 test colour images [3, 32, 32] of 10 classes."""
 
+    pixel_max = 255.0
+
     def load(self) -> Samples:
         folder = Path(self.data_dir) / "cifar10" / BATCHES
         missing = [name for name in NEEDED if not (folder / name).is_file()]

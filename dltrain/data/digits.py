@@ -10,6 +10,8 @@ from dltrain.data.base import InMemoryDataModule, Samples
 class DigitsDataModule(InMemoryDataModule):
     """1797 grayscale 8x8 images [1, 8, 8] of the digits 0-9."""
 
+    pixel_max = 16.0
+
     def load(self) -> Samples:
         from sklearn.datasets import load_digits
 

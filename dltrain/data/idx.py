@@ -45,6 +45,8 @@ def read_idx(path: Path) -> Tensor:
 class IdxDataModule(InMemoryDataModule):
     """A dataset in MNIST's four IDX files under <data_dir>/<folder>/."""
 
+    pixel_max = 255.0
+
     title = ""  # the dataset's name in messages
     folder = ""
     base_url = ""

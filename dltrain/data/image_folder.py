@@ -50,6 +50,8 @@ def common_size(sizes: Sequence[tuple[int, int]]) -> tuple[int, int]:
 class ImageFolderDataModule(InMemoryDataModule):
     """`path`/<class name>/<image files>; grayscale or RGB and the size are read from the files."""
 
+    pixel_max = 255.0
+
     def __init__(
         self, path: str | None = None, image_size: int | Sequence[int] | None = None, **kwargs
     ) -> None:

@@ -104,6 +104,41 @@ def build_augmentation(
     return augmentation(input_shape, **settings, masked=masked)
 
 
+def architecture_only(model_cfg: DictConfig) -> DictConfig:
+    """The model config that rebuilds a trained net for its checkpoint's weights: no
+    pretrained download, no weights file (the checkpoint holds them)."""
+    rebuilt = OmegaConf.create(OmegaConf.to_container(model_cfg, resolve=True))
+    for key, value in (("pretrained", False), ("weights", None)):
+        if key in rebuilt:
+            rebuilt[key] = value
+    return rebuilt
+
+
+def preprocessing(datamodule: InMemoryDataModule, net: nn.Module) -> tuple[nn.Module, list[str]]:
+    """The model's first step on raw inputs, and what was chosen: a pretrained backbone's
+    mean and std (on the data's pixel scale) where the net asks for them, else the
+    statistics of the training split."""
+    from dltrain.module import Normalize
+
+    stats = getattr(net, "pretrained_stats", None)
+    if stats is None:
+        return datamodule.preprocess(), []
+    if datamodule.pixel_max is None:
+        return datamodule.preprocess(), [
+            "the data does not say its pixel scale: inputs are normalized with the training"
+            " split's statistics, not the backbone's pretrained ones."
+        ]
+    mean, std = stats
+    if datamodule.input_shape[0] == 1:  # one channel, repeated to the backbone's three
+        mean, std = mean.mean(0, keepdim=True), std.mean(0, keepdim=True)
+    scale = datamodule.pixel_max
+    note = (
+        f"inputs normalized with the backbone's pretrained mean {mean.tolist()} and std"
+        f" {std.tolist()} (pixels / {scale:g})."
+    )
+    return Normalize((mean * scale).view(-1, 1, 1), (std * scale).view(-1, 1, 1)), [note]
+
+
 def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module) -> Learner:
     """The LightningModule with its loss, penalties, augmentation, optimizer and schedule."""
     sched = cfg.sched
@@ -119,6 +154,8 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module
     loss = cfg.get("loss") or {}
     weights = loss.get("class_weights")
     problem = datamodule.problem
+    normalize, notes = preprocessing(datamodule, net)
+    report = getattr(net, "load_report", None)
     return Learner(
         net,
         num_classes=datamodule.num_classes,
@@ -132,13 +169,14 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module
         augmentation=build_augmentation(
             cfg.augment, datamodule.input_shape, datamodule.net_inputs().get("masked", False)
         ),
-        normalize=datamodule.preprocess(),
+        normalize=normalize,
         input_shape=datamodule.input_shape,
         class_names=datamodule.class_names,
         channels_last=bool(cfg.speed.channels_last) and len(datamodule.input_shape) == 3,
         data_description=datamodule.describe(),
         problem=problem,
         head=problem.head(datamodule.splits["train"][1]),
+        notes=([report] if report else []) + notes,
     )
 
 
@@ -147,11 +185,31 @@ def _instantiate_all(named: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in (named or {}).values() if node is not None]
 
 
+def finetuning_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    """A frozen backbone for the first model.freeze_epochs epochs; the weight average of
+    regularization.ema or regularization.swa."""
+    from dltrain.finetune import AveragedWeights, FreezeBackbone
+
+    callbacks: list[L.Callback] = []
+    if cfg.model.get("freeze_epochs"):
+        callbacks.append(FreezeBackbone(int(cfg.model.freeze_epochs)))
+    ema, swa = cfg.regularization.get("ema"), cfg.regularization.get("swa")
+    if ema is not None and swa is not None:
+        raise ConfigError(
+            f"regularization.ema={ema} and regularization.swa={swa}: choose one weight average"
+            " (set the other to null)."
+        )
+    if ema is not None or swa is not None:
+        callbacks.append(AveragedWeights(ema=ema, swa=swa))
+    return callbacks
+
+
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     """Lightning's Trainer with the configured callbacks, early stopping and loggers."""
     callbacks = _instantiate_all(cfg.callbacks)
     if cfg.regularization.early_stopping is not None:
         callbacks.append(instantiate(cfg.regularization.early_stopping))
+    callbacks += finetuning_callbacks(cfg)
     from dltrain.sweep.pruning import pruning_callback
 
     pruning = pruning_callback(cfg.monitor.metric)  # only inside an optuna sweep

@@ -23,6 +23,8 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     trackers.quiet()
     warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
+    # Figures go to metrics.csv and the console whether or not a tracker is configured.
+    warnings.filterwarnings("ignore", message=".*but have no logger configured.*")
     # The module's on_after_batch_transfer (augmentation) is meant to be the one used.
     warnings.filterwarnings(
         "ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*"
@@ -79,14 +81,16 @@ def record_choice(cfg: DictConfig, run_dir: Path, key: str, value: Any) -> None:
         (saved / "overrides.yaml").write_text(yaml.safe_dump(overrides))
 
 
-def build_model(cfg: DictConfig, datamodule: Any) -> Any:
-    """The LightningModule, seeded, so every build starts from the same weights."""
+def build_model(cfg: DictConfig, datamodule: Any, resumed: bool = False) -> Any:
+    """The LightningModule, seeded, so every build starts from the same weights (a resumed
+    run's come from its checkpoint: no weights file or download then)."""
     import lightning as L
 
-    from dltrain.tasks.build import build_data_net, build_module
+    from dltrain.tasks.build import architecture_only, build_data_net, build_module
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    return build_module(cfg, datamodule, build_data_net(cfg.model, datamodule))
+    model_cfg = architecture_only(cfg.model) if resumed else cfg.model
+    return build_module(cfg, datamodule, build_data_net(model_cfg, datamodule))
 
 
 def choose_auto_values(cfg: DictConfig, datamodule: Any, run_dir: Path) -> None:
@@ -165,7 +169,10 @@ def main(cfg: DictConfig) -> float:
         show_profile(data_profile, data_profile["warnings"])
         write_json(run_dir / "data_profile.json", data_profile)
 
-    module = build_model(cfg, datamodule)
+    module = build_model(cfg, datamodule, resumed=resume_from is not None)
+    if is_rank_zero():
+        for note in module.notes:
+            console.print(f"[bold]model:[/] {note}")
     trainer = build_trainer(cfg)
     trackers.start(trainer, resolved, resumed=resume_from is not None)
     try:

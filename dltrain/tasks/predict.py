@@ -13,7 +13,13 @@ from omegaconf import DictConfig
 from dltrain.console import console
 from dltrain.data.image_folder import EXTENSIONS, ImageFiles
 from dltrain.errors import DataError
-from dltrain.tasks.saved_run import checkpoint_path, find_run, load_model, run_config
+from dltrain.tasks.saved_run import (
+    checkpoint_path,
+    find_run,
+    load_model,
+    run_config,
+    test_time_augmentation,
+)
 
 
 def read_images(paths: list[Path], input_shape: tuple[int, ...]) -> torch.Tensor:
@@ -119,6 +125,7 @@ def main(cfg: DictConfig) -> int:
     run = find_run(cfg.run)
     config = run_config(run, cfg, list(HydraConfig.get().overrides.task))
     model = load_model(config, checkpoint_path(run, cfg.ckpt_path))
+    model.tta = test_time_augmentation(cfg.tta, config, model.input_shape)
     sources, x = read_inputs(Path(cfg.input), model.data_description, model.input_shape)
     with torch.no_grad():
         batches = torch.split(

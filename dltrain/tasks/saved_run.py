@@ -11,7 +11,21 @@ from omegaconf import DictConfig, OmegaConf
 from dltrain.errors import ConfigError
 
 # Keys of the test/predict/export roots that are not part of the run's own config.
-TASK_KEYS = {"run", "ckpt_path", "input", "format", "task", "resume"}
+TASK_KEYS = {"run", "ckpt_path", "input", "format", "task", "resume", "tta"}
+
+
+def test_time_augmentation(tta: str, config: DictConfig, input_shape: tuple[int, ...]) -> str:
+    """tta=flip, checked against the run: images whose data allows horizontal flips."""
+    if tta == "none":
+        return tta
+    hflip = float(OmegaConf.select(config, "data.hflip", default=0.0) or 0.0)
+    if len(input_shape) != 3 or hflip <= 0:
+        raise ConfigError(
+            f"tta={tta} averages over horizontal flips, which this run's data does not allow"
+            f" (data.hflip={hflip:g}{'' if len(input_shape) == 3 else ', not images'}): use"
+            " tta=none, or train with data.hflip > 0 where mirror images mean the same class."
+        )
+    return tta
 
 
 def find_run(path: str) -> Path:
@@ -128,7 +142,7 @@ def load_model(config: DictConfig, ckpt: Path):
     from dltrain.checkpoints import load_checkpoint
     from dltrain.module import Learner
     from dltrain.problems import build_problem
-    from dltrain.tasks.build import build_net
+    from dltrain.tasks.build import architecture_only, build_net
 
     checkpoint = load_checkpoint(ckpt, hint=ANOTHER_CHECKPOINT)
     info = checkpoint.get("dltrain")
@@ -140,7 +154,9 @@ def load_model(config: DictConfig, ckpt: Path):
     class_names = info["class_names"]
     preprocess, net_inputs = rebuild_inputs(info, state)
     problem = build_problem(config)
-    net = build_net(config.model, num_classes=problem.outputs(len(class_names)), **net_inputs)
+    net = build_net(
+        architecture_only(config.model), num_classes=problem.outputs(len(class_names)), **net_inputs
+    )
     model = Learner(
         net,
         num_classes=len(class_names),

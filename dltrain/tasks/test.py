@@ -12,7 +12,13 @@ from dltrain.console import show_metrics
 from dltrain.problems import build_problem
 from dltrain.tasks.evaluate import write_json
 from dltrain.tasks.fit import quiet_lightning
-from dltrain.tasks.saved_run import ANOTHER_CHECKPOINT, checkpoint_path, find_run, run_config
+from dltrain.tasks.saved_run import (
+    ANOTHER_CHECKPOINT,
+    checkpoint_path,
+    find_run,
+    run_config,
+    test_time_augmentation,
+)
 
 
 def main(cfg: DictConfig) -> float:
@@ -21,6 +27,7 @@ def main(cfg: DictConfig) -> float:
     import lightning as L
 
     from dltrain.tasks.build import (
+        architecture_only,
         build_data_net,
         build_datamodule,
         build_evaluation_trainer,
@@ -35,12 +42,19 @@ def main(cfg: DictConfig) -> float:
     L.seed_everything(config.seed, workers=True, verbose=False)
     problem = build_problem(config)
     datamodule = build_datamodule(config.data, problem)
-    module = build_module(config, datamodule, build_data_net(config.model, datamodule))
+    module = build_module(
+        config, datamodule, build_data_net(architecture_only(config.model), datamodule)
+    )
     module.load_state_dict(weights)
+    module.tta = test_time_augmentation(cfg.tta, config, datamodule.input_shape)
     trainer = build_evaluation_trainer(config)
     test = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     metrics = problem.metrics_json(test, module.test_report, datamodule.class_names)
     out = Path(cfg.paths.run_dir)
-    write_json(out / "metrics.json", {**metrics, "run": str(run), "checkpoint": str(ckpt)})
-    show_metrics(test, title=f"{ckpt} on the held-out test split")
+    write_json(
+        out / "metrics.json",
+        {**metrics, "run": str(run), "checkpoint": str(ckpt), "tta": module.tta},
+    )
+    shown = "" if module.tta == "none" else f" (tta={module.tta})"
+    show_metrics(test, title=f"{ckpt} on the held-out test split{shown}")
     return float(test[problem.report_columns[0]])
