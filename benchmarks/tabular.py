@@ -1,7 +1,7 @@
 """dltrain on scikit-learn's tables beside scikit-learn's models, on the same split.
 
 For each table (breast cancer, wine, digits: classification; diabetes: regression), the
-table is written to a CSV and `dltrain fit data=csv model=<each --models>` trains on it
+table is written to a CSV and `dltrain fit data=csv [model=<each --models>]` trains on it
 with the shipped defaults (plus problem=regression for diabetes). scikit-learn's
 standardized linear model (LogisticRegression; Ridge) and histogram gradient boosting are
 fitted on exactly the training rows dltrain used (dltrain's own stratified split, same
@@ -9,7 +9,7 @@ seed) and scored on its test rows; dltrain's own baseline (`baseline/test_*` in
 metrics.json) is shown too. Prints one row per table and seed, then the mean over seeds:
 test accuracy (classification) or R² (regression).
 
-    python benchmarks/tabular.py [--seeds 0 1 2] [--models tabular mlp] [--tables wine ...]
+    python benchmarks/tabular.py [--seeds 0 1 2] [--models default mlp] [--tables wine ...]
     [overrides ...]
 """
 
@@ -52,8 +52,10 @@ def dltrain_figures(
     """(the net's test figure, dltrain's baseline's) of one default fit."""
     run = workdir / f"run_{csv.stem}_{model}_{seed}"
     command = [str(Path(sys.executable).parent / "dltrain"), "fit", f"problem={problem}", "data=csv",
-               f"data.path={csv}", "data.label_column=target", f"model={model}", f"seed={seed}",
+               f"data.path={csv}", "data.label_column=target", f"seed={seed}",
                f"hydra.run.dir={run}", *extra]  # fmt: skip
+    if model != "default":  # default: the net data=csv chooses (model=tabular)
+        command.append(f"model={model}")
     subprocess.run(command, check=True, capture_output=True, cwd=workdir)
     metrics = json.loads((run / "metrics.json").read_text())
     return metrics[figure], metrics[figure.replace("test/", "baseline/test_")]
@@ -62,7 +64,7 @@ def dltrain_figures(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--models", nargs="+", default=["tabular", "mlp"])
+    parser.add_argument("--models", nargs="+", default=["default", "mlp"])
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
     args, extra = parser.parse_known_args()
     columns = [*args.models, "baseline", "sk-linear", "hist-gb"]

@@ -186,3 +186,23 @@ def test_pretrained_weights_offline_say_where_they_are_looked_for(tmp_path):
                          env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})  # fmt: skip
     assert result.returncode == 2, result.stderr[-2000:]
     assert str(tmp_path / "hf") in result.stderr and "model.weights=" in result.stderr
+
+
+def test_sweeps_over_backbones_find_lr_and_torchscript(tmp_path):
+    sweep = run_dltrain("fit", "-m", *SMALL, "model.image_size=16", "trainer=smoke",
+                        f"model.name={NAME},test_efficientnet", "model.freeze_epochs=0,1",
+                        "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    with (tmp_path / "sweep" / "sweep_results.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    names = {r["overrides"].split("model.name=")[1].split()[0] for r in rows}
+    assert len(rows) == 4 and names == {NAME, "test_efficientnet"}
+    assert all(r["status"] == "complete" for r in rows), rows
+    found = run_dltrain("find-lr", *SMALL, "model.image_size=16", "lr_finder.num_training=20",
+                        cwd=tmp_path)  # fmt: skip
+    assert found.returncode == 0 and "optim.lr=" in found.stdout, found.stderr[-3000:]
+    scripted = run_dltrain("export", "run=sweep/0", "format=torchscript", "hydra.run.dir=ts",
+                           cwd=tmp_path)  # fmt: skip
+    assert scripted.returncode == 0, scripted.stderr[-3000:]
+    model = torch.jit.load(str(tmp_path / "ts" / "model.pt"))
+    assert model(torch.rand(2, 1, 8, 8) * 16).shape == (2, 10)

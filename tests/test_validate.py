@@ -43,6 +43,7 @@ NEEDS_A_VALUE = {
     "data=text": "data.path",
     "experiment=timeseries_tcn": "data.path",
     "experiment=text_rnn": "data.path",
+    "experiment=finetune_image_folder": "data.path",
     "model=custom": "model.net._target_",
 }
 
