@@ -4,8 +4,8 @@ Each detector returns a finding (code, message with the evidence, what to try) o
 None. Loss changes are measured against the loss of guessing uniformly, ln(classes),
 so they mean the same for any number of classes and any stage of training. The
 thresholds are in the `diagnosis` config block; a diagnosis never changes the run. The
-codes: overfitting, underfitting, lr_too_high, not_converged, too_few_steps,
-below_baseline, imbalance_hurting, and healthy when nothing else was found.
+codes: overfitting, generalization_gap, underfitting, lr_too_high, not_converged,
+too_few_steps, below_baseline, imbalance_hurting, and healthy when nothing else was found.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ class Thresholds:
     imbalance_ratio: float = 3.0  # largest/smallest training class from this is imbalanced
     baseline_gap: float = 0.01  # the net's validation headline this far under the baseline's
     min_steps: int = 200  # fewer optimizer steps than this, with the loss still falling
+    memorized_train_acc: float = 0.98  # training accuracy at least this ...
+    memorized_train_loss: float = 0.05  # ... and training loss under this x ln(classes) ...
+    generalization_gap: float = 0.08  # ... with validation accuracy this far below it
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,28 @@ def overfitting(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding | Non
             f"validation loss rose from {val[best]:.3f} (epoch {best}) to {val[-1]:.3f} while training"
             " loss kept falling: try stronger regularization (regularization=strong), augmentation"
             " (augment=light), early stopping or more data.",
+        )
+    return None
+
+
+def generalization_gap(rows: Sequence[Row], c: Context, t: Thresholds) -> Finding | None:
+    """The training set learned by heart while validation stays clearly worse, whether or
+    not the validation loss rises (with label noise or a shift it often does not)."""
+    train_acc, train_loss = _series(rows, "train/acc"), _series(rows, "train/loss")
+    val_acc = _series(rows, "val/acc")
+    if not train_acc or not val_acc or len(train_acc) != len(val_acc) or len(train_loss) != len(val_acc):
+        return None
+    gap = train_acc[-1] - max(val_acc)
+    memorized = (train_acc[-1] >= t.memorized_train_acc
+                 and train_loss[-1] < t.memorized_train_loss * c.chance_loss)  # fmt: skip
+    if memorized and gap > t.generalization_gap:
+        return Finding(
+            "generalization_gap",
+            f"the net learned the training set by heart (accuracy {train_acc[-1]:.3f}, loss"
+            f" {train_loss[-1]:.3f}) but validation reached only {max(val_acc):.3f}: a gap of"
+            f" {gap:.3f}. Try more data or augmentation (augment=light), stronger regularization"
+            " (regularization=strong), a smaller net, or check that validation data looks like"
+            " training data.",
         )
     return None
 
@@ -181,6 +206,7 @@ DETECTORS: list[Callable[[Sequence[Row], Context, Thresholds], Finding | None]] 
     too_few_steps,  # before underfitting: too few steps is the cause, low accuracy the symptom
     underfitting,
     overfitting,
+    generalization_gap,
     not_converged,
     below_baseline,
     imbalance_hurting,

@@ -121,3 +121,17 @@ def test_a_net_under_its_baseline_is_below_baseline_with_the_gap():
     regression = {"val/r2": 0.3, "baseline/val_r2": 0.5, "baseline/name": "ridge regression"}
     standardized = with_steps(history([0.9, 0.5, 0.3, 0.25, 0.24, 0.24]), 50)
     assert codes(standardized, regression, chance_loss=1.0, headline="r2") == ["below_baseline"]
+
+
+def test_a_training_set_learned_by_heart_far_above_validation_is_a_generalization_gap():
+    def rows(val_acc):
+        train_loss, val_loss = [0.9, 0.2, 0.05, 0.02, 0.01, 0.01], [0.9, 0.6, 0.55, 0.55, 0.54, 0.54]
+        return [{"epoch": i, "train/loss": t, "val/loss": v, "train/acc": a, "val/acc": val_acc}
+                for i, (t, v, a) in enumerate(zip(train_loss, val_loss,
+                                                  [0.7, 0.95, 0.99, 1.0, 1.0, 1.0], strict=True))]  # fmt: skip
+
+    # The validation loss never rises (no overfitting finding), yet 1.0 against 0.80 is a gap.
+    found = diagnose(rows(0.80), TEN_CLASSES, Thresholds())
+    assert [f["code"] for f in found] == ["generalization_gap"]
+    assert "0.800" in found[0]["message"] and "0.200" in found[0]["message"]
+    assert codes(rows(0.95)) == ["healthy"]
