@@ -169,7 +169,8 @@ class Learner(L.LightningModule):
         # Training figures are logged from a batch hook, which Lightning would send to the
         # trackers as a step metric: EpochHistory sends them once per epoch instead.
         self.log_dict(
-            {f"{stage}/loss": mean_loss.compute(), **metrics.compute()}, logger=stage != "train"
+            {f"{stage}/loss": mean_loss.compute(), **self.problem.bounded(metrics.compute())},
+            logger=stage != "train",
         )
         mean_loss.reset()
         metrics.reset()

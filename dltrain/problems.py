@@ -70,6 +70,10 @@ class Classification:
     # The figure (higher is better) that compares the net with its baseline.
     headline = "acc"
 
+    def bounded(self, figures: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The figures within their range, [0, 1]: float32 rounding gives an F1 of 1.0000001."""
+        return {name: value.clamp(0.0, 1.0) for name, value in figures.items()}
+
     def encode_targets(
         self, values: list[Any], column: str, source: Any
     ) -> tuple[Tensor, list[str]]:
@@ -236,10 +240,12 @@ class Classification:
         figures: dict[str, Any] = {}
         report: dict[str, Any] = {
             "confusion_matrix": extras["confusion"].compute().tolist(),
-            "per_class": {k: v.tolist() for k, v in extras["per_class"].compute().items()},
+            "per_class": {
+                k: v.tolist() for k, v in self.bounded(extras["per_class"].compute()).items()
+            },
         }
         if "binary" in extras:
-            figures = extras["binary"].compute()
+            figures = self.bounded(extras["binary"].compute())
             fpr, tpr, _ = extras["curves"]["roc"].compute()
             precision, recall, _ = extras["curves"]["pr"].compute()
             report["curves"] = {
@@ -294,6 +300,11 @@ class Regression:
     report_columns = ("test/rmse", "test/r2", "baseline/test_r2")
     curves = (("loss", "loss on the standardized target"), ("mae", "mean absolute error"))
     headline = "r2"
+
+    def bounded(self, figures: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The figures within their range: R² at most 1, errors at least 0 (float32 rounding)."""
+        return {name: value.clamp(max=1.0) if name.endswith("r2") else value.clamp(min=0.0)
+                for name, value in figures.items()}  # fmt: skip
 
     def __init__(self, loss: str = "mse") -> None:
         self.loss = loss

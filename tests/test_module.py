@@ -58,3 +58,23 @@ def test_test_report_holds_confusion_matrix_and_per_class_scores():
     module.on_test_epoch_end()
     assert module.test_report["confusion_matrix"] == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
     assert module.test_report["per_class"]["recall"] == [1.0, 1.0, 0.5]
+
+
+def test_logged_figures_stay_in_their_range():
+    from dltrain.problems import Classification, Regression
+
+    rounded = {"f1": torch.tensor(1.0000001), "acc": torch.tensor(-1e-8)}
+    assert {k: float(v) for k, v in Classification().bounded(rounded).items()} == {
+        "f1": 1.0,
+        "acc": 0.0,
+    }
+    figures = Regression().bounded({"r2": torch.tensor(1.0000001), "rmse": torch.tensor(-1e-9)})
+    assert float(figures["r2"]) == 1.0 and float(figures["rmse"]) == 0.0
+    # The module logs what the problem bounds: a metric computing 1.0000001 is logged as 1.
+    module = make_module()
+    logged = {}
+    module.log_dict = lambda values, **kwargs: logged.update(values)
+    module.metrics["val_scores"].compute = lambda: {"val/f1": torch.tensor(1.0000001)}
+    module.metrics["val_loss"].update(torch.tensor(0.5))
+    module._log_epoch("val")
+    assert float(logged["val/f1"]) == 1.0
