@@ -205,3 +205,15 @@ def test_images_of_mixed_sizes_are_resized_to_their_median_with_a_note(tmp_path)
     from dltrain.data import image_folder
 
     assert image_folder.common_size([(900, 1200)] * 3 + [(10, 10)]) == (256, 256)
+
+
+def test_an_image_folder_test_path_is_the_test_split_as_image_label_pairs(tmp_path):
+    write_image_folder(tmp_path / "photos", per_class=8)
+    write_image_folder(tmp_path / "held_out", classes=("cat", "dog", "fox"), per_class=2)
+    data = ImageFolderDataModule(path=str(tmp_path / "photos"), test_path=str(tmp_path / "held_out"),
+                                 batch_size=4, num_workers=0)  # fmt: skip
+    data.setup("fit")
+    batches = list(data.test_dataloader())
+    labels = torch.cat([y for _, y in batches])
+    assert sorted(labels.tolist()) == [0, 0, 1, 1, 2, 2]
+    assert batches[0][0].shape[1:] == (3, 12, 10)

@@ -76,6 +76,17 @@ def test_predict_on_an_array_and_on_image_files(trained):
         sum(row["predicted"] == str(t) for row, t in zip(rows, digits.target[:5], strict=True)) >= 3
     )
 
+    # A one-channel model also takes [N, H, W] and a single [H, W] image, same predictions.
+    np.save(cwd / "five_hw.npy", digits.images[:5].astype(np.float32))
+    np.save(cwd / "one_hw.npy", digits.images[0].astype(np.float32))
+    for name, count in (("five_hw", 5), ("one_hw", 1)):
+        result = run_dltrain("predict", "run=run", f"input={name}.npy", f"hydra.run.dir=pred_{name}",
+                             cwd=cwd)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        same = read_predictions(cwd / f"pred_{name}" / "predictions.csv")
+        assert [r["predicted"] for r in same] == [r["predicted"] for r in rows[:count]]
+        assert same[0]["p_0"] == rows[0]["p_0"]
+
     folder = cwd / "pngs"
     folder.mkdir()
     for i in range(3):  # the same images as 8-bit grayscale PNGs (0-16 scaled as in the data)

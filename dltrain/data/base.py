@@ -317,7 +317,11 @@ class InMemoryDataModule(L.LightningDataModule):
         samples = self.prepare(samples, index["train"])
         self.splits = {name: self._subset(samples.x, samples.y, ids) for name, ids in index.items()}
         if samples.test is not None:
-            self.splits["test"] = samples.test
+            test_x, test_y = samples.test
+            # Files read lazily (an image folder's data.test_path) become (image, label) pairs.
+            if not isinstance(test_x, Tensor):
+                test_x = LabeledSubset(test_x, test_y, torch.arange(len(test_y)))
+            self.splits["test"] = (test_x, test_y)
         self.problem.check_splits({n: y for n, (_, y) in self.splits.items()}, self.class_names)
         train_size = len(self.splits["train"][1])
         if isinstance(self.batch_size, int) and train_size < self.batch_size:

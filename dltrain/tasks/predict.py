@@ -105,6 +105,13 @@ def read_inputs(
             array = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as error:
             raise DataError(f"input={path} is not a readable .npy array ({error}).") from None
+        one_channel_image = len(input_shape) == 3 and input_shape[0] == 1
+        if (
+            one_channel_image
+            and array.ndim in (2, 3)
+            and tuple(array.shape[-2:]) == tuple(input_shape[1:])
+        ):
+            array = array[:, None] if array.ndim == 3 else array[None, None]  # [N, H, W], [H, W]
         if tuple(array.shape) == tuple(input_shape):
             array = array[None]
         if tuple(array.shape[1:]) != tuple(input_shape):
