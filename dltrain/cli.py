@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "check": "smoke-run experiment configs (yours with --config-dir; --builtin, --all): a CI check",
     "config": "print the resolved, validated config without training (--groups: the options)",
     "report": "rebuild a sweep's results table, best config and plots (<sweep dir>)",
+    "compare": "the settings that differ between runs and their figures (<run dir> <run dir> ...)",
 }
 
 USAGE = """\
@@ -41,6 +42,7 @@ examples:
   dltrain test run=runs/fit/<timestamp>         evaluate a run again
   dltrain predict run=runs/fit/<timestamp> input=images/
   dltrain check --config-dir my_configs         smoke-run your experiments (CI)
+  dltrain compare runs/fit/<a> runs/fit/<b>      what differs between two runs (--csv)
 
 Your own configs: --config-dir DIR (or a dltrain/ folder in the working directory).
 Runs land in runs/<command>/<timestamp>/. Set DLTRAIN_DEBUG=1 for full tracebacks.

@@ -84,7 +84,12 @@ def generalization_gap(rows: Sequence[Row], c: Context, t: Thresholds) -> Findin
     not the validation loss rises (with label noise or a shift it often does not)."""
     train_acc, train_loss = _series(rows, "train/acc"), _series(rows, "train/loss")
     val_acc = _series(rows, "val/acc")
-    if not train_acc or not val_acc or len(train_acc) != len(val_acc) or len(train_loss) != len(val_acc):
+    if (
+        not train_acc
+        or not val_acc
+        or len(train_acc) != len(val_acc)
+        or len(train_loss) != len(val_acc)
+    ):
         return None
     gap = train_acc[-1] - max(val_acc)
     memorized = (train_acc[-1] >= t.memorized_train_acc

@@ -1,7 +1,8 @@
 """Runs a subcommand and turns any failure into a short message and an exit code.
 
 Training commands are Hydra apps (one root config each: configs/<command>.yaml, so
-`-m`, `--help` and `--cfg` work); `check`, `config` and `report` are plain commands.
+`-m`, `--help` and `--cfg` work); `check`, `config`, `report` and `compare` are plain
+commands.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from typing import Any
 
 CONFIG_PATH = "pkg://dltrain.configs"
-COMPOSING_COMMANDS = {"check", "config", "report"}
+COMPOSING_COMMANDS = {"check", "config", "report", "compare"}
 
 
 def _module_name(command: str) -> str:
