@@ -31,6 +31,13 @@ def show_config(config: dict[str, Any], title: str = "config") -> None:
     console.print(tree)
 
 
+def show_summary(lines: dict[str, str]) -> None:
+    """A short labelled summary, one line per entry (the start of a fit)."""
+    width = max(map(len, lines))
+    for label, text in lines.items():
+        console.print(f"  [bold]{label:<{width}}[/bold]  {text}", highlight=False)
+
+
 def show_metrics(
     metrics: dict[str, Any], title: str, baseline: dict[str, Any] | None = None
 ) -> None:

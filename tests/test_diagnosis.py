@@ -125,7 +125,10 @@ def test_a_net_under_its_baseline_is_below_baseline_with_the_gap():
 
 def test_a_training_set_learned_by_heart_far_above_validation_is_a_generalization_gap():
     def rows(val_acc):
-        train_loss, val_loss = [0.9, 0.2, 0.05, 0.02, 0.01, 0.01], [0.9, 0.6, 0.55, 0.55, 0.54, 0.54]
+        train_loss, val_loss = (
+            [0.9, 0.2, 0.05, 0.02, 0.01, 0.01],
+            [0.9, 0.6, 0.55, 0.55, 0.54, 0.54],
+        )
         return [{"epoch": i, "train/loss": t, "val/loss": v, "train/acc": a, "val/acc": val_acc}
                 for i, (t, v, a) in enumerate(zip(train_loss, val_loss,
                                                   [0.7, 0.95, 0.99, 1.0, 1.0, 1.0], strict=True))]  # fmt: skip

@@ -54,10 +54,20 @@ def test_smoke_run_writes_the_run_directory_contract(dltrain):
         "epoch_seconds",
     ):
         assert column in rows[0], column
-    # the resolved config and rich output
-    assert "dltrain fit" in result.stdout and "held-out" in result.stdout
+    # a compact start (no config tree, no layer table), a last line saying where results are
+    out = " ".join(result.stdout.split())
+    assert "dltrain fit" in out and "held-out" in out
+    assert "├──" not in out and "Trainable params" not in out and "fontManager" not in out
+    assert "cnn (CNN), 19,562 parameters" in out and "Adam, lr 0.003" in out
+    assert out.endswith("metrics.json, plots/, checkpoints/best.ckpt")
     # the config check ran (Hydra would only warn if it had failed)
     assert "ValidateConfig" not in result.stderr
+
+
+def test_verbose_prints_the_whole_config(dltrain):
+    result = dltrain("fit", "trainer=smoke", "--verbose")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "├── seed: 0" in result.stdout and "Trainable params" in result.stdout
 
 
 def test_card_example_and_other_options_run(dltrain):

@@ -216,10 +216,17 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     if pruning is not None:
         callbacks.append(pruning)
     loggers = _instantiate_all(cfg.logger)
+    from lightning.pytorch.callbacks import ModelSummary
+
     from dltrain.callbacks import AtomicCheckpointIO
 
+    # The layer table is for `--verbose`; the start summary already gives the parameter count.
+    summary = {} if cfg.get("verbose", True) else {"enable_model_summary": False}
+    if summary:
+        callbacks = [c for c in callbacks if not isinstance(c, ModelSummary)]
     return instantiate(
         cfg.trainer,
+        **summary,
         callbacks=callbacks,
         logger=loggers or False,
         default_root_dir=cfg.paths.run_dir,

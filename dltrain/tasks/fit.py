@@ -10,7 +10,14 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dltrain import plots, trackers
-from dltrain.console import console, show_config, show_diagnosis, show_metrics, show_profile
+from dltrain.console import (
+    console,
+    show_config,
+    show_diagnosis,
+    show_metrics,
+    show_profile,
+    show_summary,
+)
 from dltrain.diagnosis import Thresholds, diagnose
 from dltrain.profile import profile
 from dltrain.profile import warnings_for as profile_warnings
@@ -129,6 +136,46 @@ def resume_checkpoint(cfg: DictConfig) -> Path | None:
     return path
 
 
+def group_choices() -> dict[str, str]:
+    """The option picked in each config group (model=cnn), where Hydra runs the job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():  # dltrain check composes without a Hydra job
+        return {}
+    return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items()}
+
+
+def run_summary(cfg: DictConfig, datamodule: Any, module: Any, run_dir: Path) -> dict[str, str]:
+    """The start of a fit in a few lines: data, net, optimizer, schedule, length, config."""
+    choices = group_choices()
+    sizes = [len(datamodule.splits[s][1]) for s in ("train", "val", "test")]
+    target = (f"{datamodule.num_classes} classes" if datamodule.problem.has_classes
+              else "a continuous target")  # fmt: skip
+    parameters = sum(p.numel() for p in module.net.parameters())
+    optimizer = cfg.optim._target_.rsplit(".", 1)[-1]
+    sched = cfg.sched
+    schedule = f"{choices.get('sched', 'custom')} per {sched.interval}"
+    if sched.get("warmup"):
+        schedule += f" after {sched.warmup} {sched.interval}s of warmup"
+    stopping = cfg.regularization.early_stopping
+    epochs = f"{cfg.trainer.max_epochs} epochs at most" + (
+        f", early stopping on {stopping.monitor} (patience {stopping.patience})" if stopping else ""
+    )
+    lines = {
+        "data": f"{choices.get('data', type(datamodule).__name__)}: {sizes[0]} / {sizes[1]} /"
+        f" {sizes[2]} samples (train / val / test), input {list(datamodule.input_shape)}, {target}",
+        "model": f"{choices.get('model', 'custom')} ({type(module.net).__name__}),"
+        f" {parameters:,} parameters",
+        "optimizer": f"{optimizer}, lr {cfg.optim.lr:g}, weight decay"
+        f" {cfg.optim.get('weight_decay', 0.0):g}; schedule {schedule}",
+        "training": epochs,
+        "config": f"{run_dir / 'config.yaml'} (dltrain fit --verbose prints it)",
+    }
+    for i, note in enumerate(module.notes):
+        lines[f"note {i + 1}" if len(module.notes) > 1 else "note"] = note
+    return lines
+
+
 def measure_baseline(cfg: DictConfig, datamodule: Any, data_profile: dict) -> dict:
     """Fit the classical baseline (`baseline` config; absent in older runs: auto) and put
     its summary in the data profile."""
@@ -164,15 +211,17 @@ def main(cfg: DictConfig) -> float:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if is_rank_zero():  # the other ranks of a DDP run share this directory
         OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
-        show_config(resolved, title=f"dltrain fit → {run_dir}")
+        if cfg.get("verbose"):
+            show_config(resolved, title=f"dltrain fit → {run_dir}")
+        else:
+            console.print(f"[bold magenta]dltrain fit → {run_dir}[/bold magenta]")
         data_profile["warnings"] = profile_warnings(data_profile, thresholds.imbalance_ratio)
         show_profile(data_profile, data_profile["warnings"])
         write_json(run_dir / "data_profile.json", data_profile)
 
     module = build_model(cfg, datamodule, resumed=resume_from is not None)
     if is_rank_zero():
-        for note in module.notes:
-            console.print(f"[bold]model:[/] {note}")
+        show_summary(run_summary(cfg, datamodule, module, run_dir))
     trainer = build_trainer(cfg)
     trackers.start(trainer, resolved, resumed=resume_from is not None)
     try:
@@ -216,6 +265,9 @@ def main(cfg: DictConfig) -> float:
             baseline=baseline,
         )
         show_diagnosis(metrics["diagnosis"])
+        console.print(
+            f"results in {run_dir}: metrics.json, plots/, checkpoints/best.ckpt", highlight=False
+        )
     trackers.finish(trainer, run_dir, metrics)
     if best is not None and checkpoint.best_model_score is not None:
         return float(checkpoint.best_model_score)

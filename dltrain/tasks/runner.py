@@ -103,6 +103,8 @@ def _run_hydra_app(command: str, args: list[str]) -> int:
     from dltrain.tasks.saved_run import resume_arguments
 
     args, dirs = split_config_dirs(args)
+    # `dltrain fit --verbose` prints the whole resolved config, not only the summary.
+    args = ["verbose=true" if a in ("--verbose", "-v") else a for a in args]
     found = user_config_dirs(dirs)
     # Hydra's own --config-dir also finds primary configs (--config-name best_config);
     # further directories join through hydra.searchpath.
@@ -149,6 +151,8 @@ def run(command: str, args: list[str]) -> int:
     make_plugins_discoverable()
     # Hydra logs "Error executing job ..." before re-raising; the report below says it better.
     logging.getLogger("hydra.core.utils").setLevel(logging.CRITICAL)
+    # matplotlib announces its font cache on a machine's first plot ("generated new fontManager").
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     try:
         if command in COMPOSING_COMMANDS:
             return importlib.import_module(_module_name(command)).main(args)
