@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import sys
+from pathlib import Path
 
 CONFIG_ERROR = 2
 RUNTIME_ERROR = 1
@@ -83,6 +84,32 @@ def _unknown_key_message(error: Exception) -> str | None:
     )
 
 
+def _raised_in_dltrain(error: BaseException) -> bool:
+    """Whether the innermost frame of the error's traceback is dltrain's own code."""
+    traceback, last = error.__traceback__, None
+    while traceback is not None:
+        last, traceback = traceback, traceback.tb_next
+    package = Path(__file__).resolve().parent
+    return last is not None and package in Path(last.tb_frame.f_code.co_filename).resolve().parents
+
+
+def _instantiation(error: Exception) -> tuple[int, str]:
+    """Hydra could not build a configured object: the user's fault (a `_target_` that does
+    not exist, an argument name or value its class refuses) is a config error; a crash
+    inside dltrain's own constructors is a bug, reported as a runtime failure."""
+    cause = error.__cause__
+    if isinstance(cause, DltrainError):
+        return cause.exit_code, str(cause)
+    target = str(error).split("'")[1] if "'" in str(error) else "a configured object"
+    reason = " ".join(str(cause or str(error).splitlines()[0]).split())
+    if cause is not None and _raised_in_dltrain(cause):
+        return RUNTIME_ERROR, (
+            f"building {target} failed with {type(cause).__name__}: {reason}."
+            " Set DLTRAIN_DEBUG=1 for the full traceback."
+        )
+    return CONFIG_ERROR, f"could not build {target}: {reason}"
+
+
 def describe(error: BaseException) -> tuple[int, str]:
     """(exit code, one-paragraph message) for any exception raised by a subcommand."""
     from hydra.errors import (
@@ -117,9 +144,7 @@ def describe(error: BaseException) -> tuple[int, str]:
             " Overrides look like key=value or group=option."
         )
     if isinstance(error, InstantiationException):
-        target = str(error).split("'")[1] if "'" in str(error) else "a configured object"
-        reason = error.__cause__ or str(error).splitlines()[0]
-        return CONFIG_ERROR, f"could not build {target}: {' '.join(str(reason).split())}"
+        return _instantiation(error)
     if isinstance(error, OmegaConfBaseException):
         return CONFIG_ERROR, str(error).splitlines()[0]
     return RUNTIME_ERROR, (

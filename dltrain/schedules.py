@@ -8,6 +8,8 @@ from typing import Any
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LinearLR, ReduceLROnPlateau, SequentialLR
 
+from dltrain.errors import ConfigError
+
 
 def make_scheduler(
     optimizer: Optimizer,
@@ -28,6 +30,6 @@ def make_scheduler(
     if not warmup:
         return main
     if isinstance(main, ReduceLROnPlateau):
-        raise ValueError("sched.warmup cannot precede sched=plateau; set sched.warmup=0")
+        raise ConfigError("sched.warmup cannot precede sched=plateau; set sched.warmup=0")
     ramp = LinearLR(optimizer, start_factor=warmup_start_factor, total_iters=warmup)
     return SequentialLR(optimizer, [ramp, main], milestones=[warmup])

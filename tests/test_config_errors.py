@@ -40,7 +40,7 @@ def test_config_error_exits_2_with_a_short_message(dltrain, overrides, expected)
 
 def test_debug_variable_shows_the_full_traceback(dltrain):
     result = dltrain("fit", "optim.lrr=0.1", env={"DLTRAIN_DEBUG": "1"})
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "Traceback" in result.stderr
 
 

@@ -4,12 +4,13 @@ working config or a config error (exit 2) with a message; never anything else.""
 import os
 
 import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dltrain.config.compose import compose_fit
 from dltrain.config.validate import validate
-from dltrain.errors import describe
+from dltrain.errors import ConfigError, describe
 from tests.conftest import REPO
 
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in (REPO / "configs").iterdir()
@@ -34,13 +35,11 @@ OVERRIDE = st.one_of(
 
 
 def build_everything(cfg):
-    from dltrain.tasks.build import build_datamodule, build_module, build_net, build_trainer
+    from dltrain.problems import build_problem
+    from dltrain.tasks.build import build_data_net, build_datamodule, build_module, build_trainer
 
-    provisional = {"batch_size": 64} if cfg.data.batch_size == "auto" else {}
-    datamodule = build_datamodule(cfg.data, **provisional)
-    module = build_module(
-        cfg, datamodule, build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
-    )
+    datamodule = build_datamodule(cfg.data, build_problem(cfg))  # data.batch_size=auto too
+    module = build_module(cfg, datamodule, build_data_net(cfg.model, datamodule))
     build_trainer(cfg)
     return module
 
@@ -61,7 +60,28 @@ def test_random_overrides_are_a_working_config_or_exit_2(tmp_path, overrides):
 
 @pytest.mark.parametrize("overrides", [["optim.lrr=0.1"], ["model=nope"], ["data.batch_size=0"]])
 def test_known_mistakes_are_config_errors(tmp_path, overrides):
-    with pytest.raises(Exception) as error:
+    with pytest.raises((ConfigError, ConfigCompositionException, MissingConfigException)) as error:
         cfg = compose_fit([*overrides, f"paths.run_dir={tmp_path}"], [])
         validate(cfg)
     assert describe(error.value)[0] == 2
+
+
+def test_a_bug_inside_dltrain_is_a_runtime_failure_and_a_bad_target_a_config_error(
+    tmp_path, monkeypatch
+):
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    # A real fault inside dltrain's CNN constructor: its pooling table lost an entry.
+    monkeypatch.setattr("dltrain.models.cnn.POOLS", {})
+    with pytest.raises(InstantiationException) as bug:
+        instantiate(
+            {"_target_": "dltrain.models.cnn.CNN", "input_shape": [1, 8, 8], "num_classes": 3}
+        )
+    code, message = describe(bug.value)
+    assert code == 1 and "KeyError" in message
+    for node in ({"_target_": "dltrain.models.nope.Net"},
+                 {"_target_": "torch.optim.SGD", "params": [], "lrr": 0.1}):  # fmt: skip
+        with pytest.raises(InstantiationException) as mistake:
+            instantiate(node)
+        assert describe(mistake.value)[0] == 2, node

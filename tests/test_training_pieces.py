@@ -103,7 +103,7 @@ def test_imbalance_keeps_a_fraction_of_the_listed_classes():
 def test_rnn_classifies_sequences(cell, bidirectional):
     net = RNN((8, 5), 4, cell=cell, hidden=16, layers=2, bidirectional=bidirectional, dropout=0.1)
     assert net(torch.randn(3, 8, 5)).shape == (3, 4)
-    with pytest.raises(ValueError, match=r"sequences \[T, F\]"):
+    with pytest.raises(ConfigError, match=r"sequences \[T, F\]"):
         RNN((1, 8, 8), 4)
 
 
@@ -111,7 +111,7 @@ def test_resnet_depth_and_width():
     net = ResNet((3, 32, 32), 10, depth=8, width=8)
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     assert sum(1 for m in net.modules() if m.__class__.__name__ == "BasicBlock") == 3
-    with pytest.raises(ValueError, match="6n"):
+    with pytest.raises(ConfigError, match="6n"):
         ResNet((3, 32, 32), 10, depth=9)
 
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from dltrain.errors import ConfigError
+
 POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
@@ -24,7 +26,7 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         if len(input_shape) != 3:
-            raise ValueError(
+            raise ConfigError(
                 f"CNN needs images [C, H, W], got input shape {list(input_shape)}:"
                 " for a table use model=tabular (or model=mlp); for sequences model=rnn"
             )

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from dltrain.errors import ConfigError
+
 
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers with an identity (or 1x1 projection) shortcut."""
@@ -44,9 +46,9 @@ class ResNet(nn.Module):
     ) -> None:
         super().__init__()
         if len(input_shape) != 3:
-            raise ValueError(f"ResNet needs images [C, H, W], got input shape {list(input_shape)}")
+            raise ConfigError(f"ResNet needs images [C, H, W], got input shape {list(input_shape)}")
         if depth < 8 or (depth - 2) % 6:
-            raise ValueError(f"ResNet depth must be 6n + 2 (8, 14, 20, 32, ...), got {depth}")
+            raise ConfigError(f"ResNet depth must be 6n + 2 (8, 14, 20, 32, ...), got {depth}")
         blocks = (depth - 2) // 6
         layers: list[nn.Module] = [
             nn.Conv2d(input_shape[0], width, 3, 1, 1, bias=False),

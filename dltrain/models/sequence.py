@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from dltrain.errors import ConfigError
+
 
 class SequenceInput(nn.Module):
     """Turns any of the three input forms into (values [N, T, C], mask [N, T, 1])."""
@@ -21,7 +23,7 @@ class SequenceInput(nn.Module):
             nn.Embedding(vocab_size, embedding_dim, padding_idx=0) if vocab_size else None
         )
         if self.embedding is None and len(input_shape) != 2:
-            raise ValueError(
+            raise ConfigError(
                 f"sequence nets need sequences [T, F] (steps x features) or token ids, got input"
                 f" shape {list(input_shape)}: for images use model=cnn, for tables model=tabular"
             )

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from dltrain.errors import ConfigError
 from dltrain.models.sequence import SequenceInput, wide_and_deep
 
 
@@ -56,7 +57,7 @@ class TCN(nn.Module):
     ) -> None:
         super().__init__()
         if kernel_size % 2 == 0:
-            raise ValueError(f"model.kernel_size={kernel_size}: the TCN needs an odd kernel size")
+            raise ConfigError(f"model.kernel_size={kernel_size}: the TCN needs an odd kernel size")
         self.inputs = SequenceInput(input_shape, masked, vocab_size, embedding_dim)
         width = self.inputs.width
         blocks = []

@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 from typing import Any
 
 CONFIG_PATH = "pkg://dltrain.configs"
@@ -163,8 +164,8 @@ def run(command: str, args: list[str]) -> int:
             return 143
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except CarriedError as carried:
-        if debug:
-            raise carried.error from None
+        if debug:  # the full traceback, then the usual message and exit code
+            traceback.print_exception(carried.error)
         return report(carried.error)
     except Interrupted as interrupted:
         print(f"dltrain: {interrupted}", file=sys.stderr)
@@ -174,5 +175,5 @@ def run(command: str, args: list[str]) -> int:
         return 130
     except Exception as error:
         if debug:
-            raise
+            traceback.print_exception(error)
         return report(error)
