@@ -2,8 +2,10 @@
 
 import csv
 import json
+import os
 
 import pytest
+import yaml
 
 from tests.conftest import read_metrics, run_dirs
 
@@ -75,6 +77,33 @@ def test_card_example_and_other_options_run(dltrain):
         result = dltrain("fit", *overrides, "trainer=smoke")
         assert result.returncode == 0, result.stderr
     assert len(run_dirs(dltrain.cwd / "runs")) == 2  # runs never overwrite each other
+
+
+def test_two_runs_started_together_get_a_directory_each(dltrain):
+    import subprocess
+
+    from tests.conftest import dltrain_command
+
+    # Started at once, both resolve the same timestamp: directories are created exclusively.
+    started = [subprocess.Popen([*dltrain_command(), "fit", "trainer=smoke", f"seed={seed}"],
+                                cwd=dltrain.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+               for seed in (0, 1)]  # fmt: skip
+    assert all(p.wait(timeout=300) == 0 for p in started)
+    runs = run_dirs(dltrain.cwd / "runs")
+    assert len(runs) == 2 and all((run / "metrics.json").is_file() for run in runs)
+    seeds = {yaml.safe_load((run / ".hydra" / "config.yaml").read_text())["seed"] for run in runs}
+    assert seeds == {0, 1}  # each directory holds its own run, whole
+
+
+def test_unique_dir_is_race_free(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dltrain.config.resolvers import unique_dir
+
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(lambda _: unique_dir(str(tmp_path / "runs" / "same")), range(16)))
+    assert len(set(made)) == 16 and all(os.path.isdir(d) for d in made)
 
 
 def test_same_seed_gives_identical_metrics_json(dltrain):

@@ -8,16 +8,22 @@ from omegaconf import OmegaConf
 
 
 def unique_dir(path: str) -> str:
-    """Return `path`, or `path_1`, `path_2`, ... when it exists, so runs never share a directory.
+    """Create and return `path`, or `path_1`, `path_2`, ... when it exists, so runs never
+    share a directory: each candidate is created exclusively, so two runs started in the
+    same second (same timestamp) get one directory each.
 
     Cached per config (and Hydra copies the cache into every sweep job), so one run
     resolves its directory once even when Hydra reads the key several times.
     """
     candidate, n = Path(path), 0
-    while candidate.exists():
-        n += 1
-        candidate = Path(f"{path}_{n}")
-    return str(candidate)
+    candidate.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            candidate.mkdir()
+            return str(candidate)
+        except FileExistsError:
+            n += 1
+            candidate = Path(f"{path}_{n}")
 
 
 def register() -> None:
