@@ -184,7 +184,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         target = Path(path)
         partial = target.with_name(f".{target.name}.partial")
-        super().save_checkpoint(checkpoint, partial, storage_options)
+        try:
+            super().save_checkpoint(checkpoint, partial, storage_options)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # a full disk keeps nothing half-written
+            raise
         os.replace(partial, target)
 
     def load_checkpoint(

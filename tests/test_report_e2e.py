@@ -2,6 +2,9 @@
 
 import csv
 import json
+import shutil
+
+import yaml
 
 from tests.conftest import run_dirs
 
@@ -39,14 +42,28 @@ def test_report_rebuilds_an_interrupted_sweep(dltrain):
         == 0
     )
     sweep = dltrain.cwd / "sweep"
+    written = {
+        name: (sweep / name).read_text() for name in ("sweep_results.csv", "best_config.yaml")
+    }
+    plots = sorted(p.name for p in (sweep / "plots").iterdir())
+    for name in written:
+        (sweep / name).unlink()
+    shutil.rmtree(sweep / "plots")
+    result = dltrain("report", "sweep")
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Rebuilt from the run directories alone: the same results, best config and plots.
+    assert {name: (sweep / name).read_text() for name in written} == written
+    assert sorted(p.name for p in (sweep / "plots").iterdir()) == plots and plots
+
     (sweep / "1" / "metrics.json").unlink()  # as if the second trial had been killed
     (sweep / "1" / "trial.json").unlink()
-    (sweep / "sweep_results.csv").unlink()
     result = dltrain("report", "sweep")
     assert result.returncode == 0, result.stderr[-3000:]
     assert [row["status"] for row in read_rows(sweep)] == ["complete", "incomplete"]
     assert "best_config.yaml" in result.stdout
     assert len(run_dirs(sweep)) == 2
+    best = yaml.safe_load((sweep / "best_config.yaml").read_text())
+    assert best["model"]["net"]["_target_"] == "dltrain.models.mlp.MLP"  # the complete one
 
 
 def test_report_needs_a_sweep_directory(dltrain):

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 
 import optuna
 import pytest
@@ -121,13 +122,31 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(dltrain):
     assert failed and "no.such.Net" in failed[0].read_text()
 
 
-def test_parallel_trials_with_joblib_use_one_thread_each(dltrain):
+THREADS_PROBE = """
+import torch
+from pathlib import Path
+from lightning.pytorch.callbacks import Callback
+
+class Threads(Callback):
+    def __init__(self, path):
+        self.path = Path(path)
+    def on_train_start(self, trainer, pl_module):
+        self.path.write_text(str(torch.get_num_threads()))
+"""
+
+
+def test_parallel_trials_share_the_cores(dltrain):
+    """n_jobs trials at once get cores // n_jobs torch threads each, on any machine."""
+    (dltrain.cwd / "threads_probe.py").write_text(THREADS_PROBE)
     result = dltrain("fit", "-m", "sweep=random", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
-                     "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer=smoke", "hydra.sweep.dir=s")  # fmt: skip
+                     "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer=smoke", "hydra.sweep.dir=s",
+                     "+callbacks.threads._target_=threads_probe.Threads",
+                     "+callbacks.threads.path=${paths.run_dir}/threads.txt")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = dltrain.cwd / "s"
     assert statuses(sweep) == ["complete", "complete"]
-    assert all("speed.threads=1" in p.read_text() for p in sweep.glob("*/.hydra/overrides.yaml"))
+    used = [int(p.read_text()) for p in sorted(sweep.glob("*/threads.txt"))]
+    assert used == [max(1, (os.cpu_count() or 1) // 2)] * 2
 
 
 def test_submitit_local_launcher_runs_a_grid(dltrain):

@@ -203,3 +203,27 @@ def test_last_checkpoint_is_the_latest_epoch_even_when_the_best_is_older(tmp_pat
         trainer.fit(Worsening(), data, data)
         assert load_checkpoint(folder / "best.ckpt")["epoch"] == 0, kind.__name__
         assert load_checkpoint(folder / "last.ckpt")["epoch"] == expected_last, kind.__name__
+
+
+def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    import errno
+
+    from lightning.pytorch.plugins import TorchCheckpointIO
+
+    from dltrain.callbacks import AtomicCheckpointIO
+    from dltrain.checkpoints import load_checkpoint
+
+    writer, target = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    writer.save_checkpoint({"epoch": 1, "state_dict": {"w": torch.ones(3)}}, target)
+    before = target.read_bytes()
+
+    def half_written(self, checkpoint, path, storage_options=None):
+        with open(path, "wb") as file:  # the first bytes reach the disk, then it is full
+            file.write(before[: len(before) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", half_written)
+    with pytest.raises(OSError, match="No space left"):
+        writer.save_checkpoint({"epoch": 2, "state_dict": {"w": torch.zeros(3)}}, target)
+    assert target.read_bytes() == before and load_checkpoint(target)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left
