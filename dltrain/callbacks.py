@@ -37,45 +37,60 @@ def learning_rates(trainer: L.Trainer) -> dict[str, float | None]:
 
 
 class EpochHistory(Callback):
-    """Writes metrics.csv: one row per epoch with losses, metrics, learning rate and wall time."""
+    """Writes metrics.csv: one row per epoch with losses, metrics, learning rate and wall time.
+
+    An epoch's time runs from its start until the next epoch starts (or training ends), so
+    it includes validation and the checkpoint writes that Lightning runs after every other
+    callback's epoch end; until then the row holds the time so far.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
         self._started = 0.0
         self._rates: dict[str, float | None] = {"lr": None}
+        self._open = False  # the last row's time is not final yet
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._finish_epoch(trainer)
         self._started = time.perf_counter()
         self._rates = learning_rates(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._finish_epoch(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics = {
             k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if v.numel() == 1
         }
-        seconds = round(time.perf_counter() - self._started, 4)
         self.rows.append(
             {
                 "epoch": trainer.current_epoch,
                 "step": trainer.global_step,
                 **self._rates,
                 **metrics,
-                "epoch_seconds": seconds,
+                "epoch_seconds": round(time.perf_counter() - self._started, 4),
             }
         )
+        self._open = True
         if trainer.is_global_zero:
             self._write()
-        # The trackers get the epoch's training figures, lr and time (validation's come
-        # from Lightning), once per epoch.
-        trained = {k: v for k, v in self.rows[-1].items() if k.startswith("train/")}
+
+    def _finish_epoch(self, trainer: L.Trainer) -> None:
+        """The last epoch's final time, in metrics.csv and (with its training figures and
+        learning rates, once per epoch) in the trackers; validation's come from Lightning."""
+        if not self._open:
+            return
+        self._open = False
+        row = self.rows[-1]
+        row["epoch_seconds"] = round(time.perf_counter() - self._started, 4)
+        if trainer.is_global_zero:
+            self._write()
+        logged = {k: v for k, v in row.items() if k.startswith(("train/", "lr"))}
         for logger in trainer.loggers:
             logger.log_metrics(
-                {
-                    **trained,
-                    **{k: v or 0.0 for k, v in self._rates.items()},
-                    "epoch_seconds": seconds,
-                },
-                step=trainer.global_step,
+                {**{k: v or 0.0 for k, v in logged.items()}, "epoch_seconds": row["epoch_seconds"]},
+                step=row["step"],
             )
 
     def _write(self) -> None:

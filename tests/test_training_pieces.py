@@ -227,3 +227,34 @@ def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one_whole(tmp_
         writer.save_checkpoint({"epoch": 2, "state_dict": {"w": torch.zeros(3)}}, target)
     assert target.read_bytes() == before and load_checkpoint(target)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left
+
+
+def test_epoch_seconds_include_the_checkpoint_writes(tmp_path):
+    import time
+
+    import lightning as L
+
+    from dltrain.callbacks import EpochHistory
+
+    class SlowCheckpoint(ModelCheckpoint):
+        def _save_checkpoint(self, trainer, filepath):
+            time.sleep(0.3)  # a slow disk
+            super()._save_checkpoint(trainer, filepath)
+
+    class Tiny(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch, batch_idx):
+            return (self.w - 1).pow(2).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    history = EpochHistory(str(tmp_path / "metrics.csv"))
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[history, SlowCheckpoint(dirpath=tmp_path, save_last=True)])  # fmt: skip
+    trainer.fit(Tiny(), torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2))
+    assert [row["epoch_seconds"] >= 0.3 for row in history.rows] == [True, True]
+    assert (tmp_path / "metrics.csv").read_text().count("\n") == 3
