@@ -146,7 +146,11 @@ def describe(error: BaseException) -> tuple[int, str]:
     if isinstance(error, InstantiationException):
         return _instantiation(error)
     if isinstance(error, OmegaConfBaseException):
-        return CONFIG_ERROR, str(error).splitlines()[0]
+        message = str(error).splitlines()[0]
+        # One of dltrain's resolvers refused a value: OmegaConf keeps only its text.
+        for name in ("ConfigError", "DataError"):
+            message = message.removeprefix(f"{name} raised while resolving interpolation: ")
+        return CONFIG_ERROR, message
     return RUNTIME_ERROR, (
         f"the run failed with {type(error).__name__}: {error}."
         " Set DLTRAIN_DEBUG=1 for the full traceback."

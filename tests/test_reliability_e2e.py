@@ -86,10 +86,30 @@ def test_kill_9_leaves_the_last_checkpoint_whole(tmp_path):
 def test_an_unwritable_output_location_is_refused_before_training(dltrain):
     (dltrain.cwd / "a_file").write_text("not a directory")
     for place in ("a_file/run", "/proc/dltrain_cannot_write_here"):
-        result = dltrain("fit", f"hydra.run.dir={place}")
+        for setting in (f"hydra.run.dir={place}", f"paths.root={place}"):
+            result = dltrain("fit", setting)
+            assert result.returncode == 2, result.stderr
+            assert "cannot write" in result.stderr and setting.split("=")[0] in result.stderr
+            assert "Traceback" not in result.stderr and "interpolation" not in result.stderr
+
+
+def test_a_nearly_full_disk_is_refused_before_training_and_keeps_earlier_runs(dltrain):
+    """A real small filesystem (tmpfs): too little room for checkpoints and plots."""
+    import subprocess
+
+    disk = dltrain.cwd / "small_disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:  # fmt: skip
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        (disk / "earlier.txt").write_text("an earlier result")
+        result = dltrain("fit", "trainer=smoke", f"paths.root={disk}")
         assert result.returncode == 2, result.stderr
-        assert "cannot write" in result.stderr and "hydra.run.dir" in result.stderr
-        assert "Traceback" not in result.stderr
+        assert "cannot write" in result.stderr and "MB are free" in result.stderr
+        assert (disk / "earlier.txt").read_text() == "an earlier result"
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
 
 
 @pytest.mark.parametrize(

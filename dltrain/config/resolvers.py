@@ -16,14 +16,26 @@ def unique_dir(path: str) -> str:
     resolves its directory once even when Hydra reads the key several times.
     """
     candidate, n = Path(path), 0
-    candidate.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        try:
-            candidate.mkdir()
-            return str(candidate)
-        except FileExistsError:
-            n += 1
-            candidate = Path(f"{path}_{n}")
+    try:
+        existing = next(p for p in candidate.parents if p.exists())
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "not a directory", str(existing))
+        candidate.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                candidate.mkdir()
+                return str(candidate)
+            except FileExistsError:
+                n += 1
+                candidate = Path(f"{path}_{n}")
+    except OSError as error:
+        from dltrain.errors import ConfigError
+
+        where = f" ({error.filename}: {error.strerror})" if error.filename else ""
+        raise ConfigError(
+            f"cannot write the run directory {candidate}{where}. Choose another place with"
+            " paths.root=... (or hydra.run.dir=...)."
+        ) from None
 
 
 def register() -> None:
