@@ -184,3 +184,38 @@ def test_a_pruned_ddp_trial_is_recorded_as_pruned(dltrain):
     for job in ("0", "1"):
         with (sweep / job / "metrics.csv").open() as file:
             assert len(list(csv.DictReader(file))) == 1  # stopped after the first epoch
+
+
+@pytest.mark.parametrize("sweep", ["asha", "hyperband"])
+def test_successive_halving_sweeps_prune_hopeless_trials(dltrain, sweep):
+    result = dltrain("fit", "-m", f"sweep={sweep}", "hydra.sweeper.n_trials=6", "optim.lr=choice(1e-2,1e-7)",
+                     "hydra.sweeper.sampler.n_startup_trials=6", "trainer.max_epochs=4",
+                     "trainer.limit_train_batches=4", "regularization=none", "hydra.sweep.dir=s")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    done = trials(dltrain.cwd / "s", sweep)
+    assert len(done) == 6 and optuna.trial.TrialState.PRUNED in [t.state for t in done]
+    assert all(t.intermediate_values for t in done)  # every epoch reported to the pruner
+    assert "pruned" in statuses(dltrain.cwd / "s")
+
+
+def test_gp_sampler_and_a_minimized_monitor(dltrain):
+    """sweep=gp runs end to end; monitor.mode=min makes a MINIMIZE study whose best trial
+    is the one with the lowest value."""
+    result = dltrain("fit", "-m", "sweep=gp", "hydra.sweeper.n_trials=4", "trainer=smoke",
+                     "monitor.metric=val/loss", "monitor.mode=min", "hydra.sweep.dir=s")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = optuna.load_study(study_name="gp", storage=default_storage_of(dltrain.cwd / "s"))
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    assert study.best_value == min(t.value for t in study.trials)
+    with (dltrain.cwd / "s" / "sweep_results.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    best = (dltrain.cwd / "s" / "best_config.yaml").read_text()
+    lowest = min(rows, key=lambda r: float(r["value"]))
+    assert all(o in best for o in lowest["overrides"].split() if o.startswith("optim.lr="))
+
+
+def default_storage_of(sweep):
+    from dltrain.sweep.storage import default_storage, open_storage
+
+    return open_storage(default_storage(sweep))

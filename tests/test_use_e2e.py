@@ -230,6 +230,15 @@ def test_a_user_project_with_its_own_configs_is_checked(dltrain):
     good = dltrain("check", "--config-dir", "configs")  # the project's own experiments only
     assert good.returncode == 0, good.stdout[-3000:]
     assert "small_mlp" in good.stdout and "ok" in good.stdout and "digits_cnn" not in good.stdout
+    # An experiment whose data files are absent (here, MNIST's) shows "no data" and passes.
+    (project / "configs" / "experiment" / "on_mnist.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /data: mnist\n"
+    )
+    absent = dltrain("check", "--config-dir", "configs", "on_mnist", "small_*")
+    assert absent.returncode == 0, absent.stdout[-3000:]
+    line = next(row for row in absent.stdout.splitlines() if "on_mnist" in row)
+    assert "no data" in line
+    (project / "configs" / "experiment" / "on_mnist.yaml").unlink()
     both = dltrain("check", "--config-dir", "configs", "--all", "small_*", "digits_mlp")
     assert both.returncode == 0 and "small_mlp" in both.stdout and "digits_mlp" in both.stdout
     (project / "configs" / "experiment" / "broken.yaml").write_text(
@@ -237,6 +246,18 @@ def test_a_user_project_with_its_own_configs_is_checked(dltrain):
     )
     bad = dltrain("check", "--config-dir", "configs", "small_*", "broken")
     assert bad.returncode == 1 and "failed: broken" in bad.stdout
+
+
+def test_the_csv_logger_writes_its_metrics(dltrain):
+    result = dltrain(
+        "fit", "trainer=smoke", "trainer.max_epochs=2", "logger=csv", "hydra.run.dir=run"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [logged] = (dltrain.cwd / "run" / "logs").rglob("metrics.csv")
+    with logged.open() as file:
+        rows = list(csv.DictReader(file))
+    epochs = {row["epoch"] for row in rows if row.get("val/acc")}
+    assert {"0", "1"} <= epochs and any(row.get("train/loss") for row in rows)
 
 
 def test_help_of_every_command_is_quick_and_complete():
