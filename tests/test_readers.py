@@ -217,3 +217,47 @@ def test_an_image_folder_test_path_is_the_test_split_as_image_label_pairs(tmp_pa
     labels = torch.cat([y for _, y in batches])
     assert sorted(labels.tolist()) == [0, 0, 1, 1, 2, 2]
     assert batches[0][0].shape[1:] == (3, 12, 10)
+
+
+@pytest.mark.parametrize("module", [MnistDataModule, FashionMnistDataModule])
+def test_download_fetches_each_published_file_name_and_checks_its_md5(tmp_path, file_server, module,
+                                                                     monkeypatch):  # fmt: skip
+    served, url = file_server
+    write_mnist(served)  # the four files, under the names the publisher uses
+    monkeypatch.setattr(module, "base_url", url)
+    # The published checksums refuse these stand-in files: nothing is kept.
+    data = module(data_dir=str(tmp_path / "data"), download=True)
+    with pytest.raises(DataError, match="corrupt"):
+        data.setup()
+    assert not list((tmp_path / "data" / module.folder).glob("*.gz"))
+    # With the stand-ins' own checksums each file is fetched by its published name and used.
+    checksums = {role: (name, hashlib.md5((served / name).read_bytes()).hexdigest())
+                 for role, (name, _) in module.files.items()}  # fmt: skip
+    monkeypatch.setattr(module, "files", checksums)
+    data = module(data_dir=str(tmp_path / "data"), download=True)
+    data.setup()
+    fetched = sorted(p.name for p in (tmp_path / "data" / module.folder).iterdir())
+    assert fetched == sorted(name for name, _ in checksums.values())
+    assert data.input_shape == (1, 28, 28) and data.external_test
+
+
+def test_cifar_download_extracts_the_archive_once_checked(tmp_path, file_server, monkeypatch):
+    import tarfile
+
+    from dltrain.data import cifar
+
+    served, url = file_server
+    write_cifar10(tmp_path / "build" / "cifar-10-batches-py")
+    with tarfile.open(served / "cifar-10-python.tar.gz", "w:gz") as archive:
+        archive.add(tmp_path / "build" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    monkeypatch.setattr(cifar, "URL", url + "cifar-10-python.tar.gz")
+    data = Cifar10DataModule(data_dir=str(tmp_path / "data"), download=True)
+    with pytest.raises(DataError, match="corrupt"):  # the published MD5 refuses a stand-in
+        data.setup()
+    assert not (tmp_path / "data" / "cifar10" / "cifar-10-batches-py").exists()
+    digest = hashlib.md5((served / "cifar-10-python.tar.gz").read_bytes()).hexdigest()
+    monkeypatch.setattr(cifar, "ARCHIVE_MD5", digest)
+    data = Cifar10DataModule(data_dir=str(tmp_path / "data"), download=True)
+    data.setup()
+    assert data.input_shape == (3, 32, 32) and data.class_names[0] == "airplane"
+    assert (tmp_path / "data" / "cifar10" / "cifar-10-batches-py" / "test_batch").is_file()
