@@ -132,6 +132,15 @@ def test_a_nearly_full_disk_is_refused_before_training_and_keeps_earlier_runs(dl
         ({"data/mnist/bad": "idx"}, ["data=mnist"], "not an IDX file"),
         ({"data/mnist/labels": "idx-labels-12"}, ["data=mnist"], "label 12"),
         ({"rare.csv": "rare"}, ["data=csv", "data.path=rare.csv"], "has no samples of class"),
+        (  # non-finite inputs: inf in a table, inf in a series (NaN there means missing)
+            {
+                "t.csv": "a,label\n"
+                + "".join(f"{'inf' if i == 7 else i},{i % 2}\n" for i in range(60))
+            },
+            ["data=csv", "data.path=t.csv"],
+            "infinite value",
+        ),
+        ({"s.npz": "series_with_inf"}, ["data=timeseries", "data.path=s.npz"], "non-finite input"),
     ],
 )
 def test_bad_data_exits_2_with_a_message_and_touches_no_earlier_run(dltrain, files, args, message):
@@ -174,6 +183,10 @@ def write_bad_files(root, files):
             )
         elif content == "small":  # 40 rows: a training split below the batch size of 64
             path.write_text("a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(40)))
+        elif content == "series_with_inf":  # 40 series of 20 steps, one value infinite
+            x = np.random.default_rng(0).normal(size=(40, 20)).astype(np.float32)
+            x[3, 5] = np.inf
+            np.savez(path, x=x, y=np.arange(40) % 2)
         elif content == "rare":  # class 'z' has 2 samples: one split goes without it
             rows = [f"{i},{'xy'[i % 2]}" for i in range(200)] + ["1,z", "2,z"]
             path.write_text("a,label\n" + "\n".join(rows) + "\n")

@@ -70,3 +70,29 @@ def test_report_needs_a_sweep_directory(dltrain):
     (dltrain.cwd / "empty").mkdir()
     result = dltrain("report", "empty")
     assert result.returncode == 2 and "no runs" in result.stderr
+
+
+def test_report_during_a_running_sweep_shows_what_is_done(dltrain):
+    import os
+    import subprocess
+    import time
+
+    from tests.conftest import dltrain_command
+
+    sweep = dltrain.cwd / "sweep"
+    running = subprocess.Popen([*dltrain_command(), "fit", "-m", "model=mlp", "seed=0,1,2,3",
+                                "trainer.max_epochs=3", "trainer.limit_train_batches=5",
+                                "hydra.sweeper.max_batch_size=1", "hydra.sweep.dir=sweep"],
+                               cwd=dltrain.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not list(sweep.glob("*/trial.json")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        result = dltrain("report", "sweep")
+        assert result.returncode == 0, result.stderr[-3000:]
+        statuses = [row["status"] for row in read_rows(sweep)]
+        assert "complete" in statuses and len(statuses) < 4 or "incomplete" in statuses, statuses
+    finally:
+        assert running.wait(timeout=300) == 0, running.stderr.read()[-3000:]
+    assert [row["status"] for row in read_rows(sweep)] == ["complete"] * 4  # the sweep's own
