@@ -3,6 +3,7 @@
 import functools
 from types import SimpleNamespace
 
+import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -140,69 +141,57 @@ def test_lightnings_own_sigterm_stop_still_saves_and_exits_143(tmp_path):
     assert torch.load(last, weights_only=False)["global_step"] == 2
 
 
-def test_a_tie_on_the_monitored_metric_keeps_the_epoch_with_the_lower_val_loss(tmp_path):
-    import lightning as L
+class OneWeight(L.LightningModule):
+    """One weight trained towards 1; `figures(epoch)` gives what validation logs."""
 
+    def __init__(self, figures=None):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.figures = figures
+
+    def training_step(self, batch, batch_idx):
+        return (self.w - 1).pow(2).sum()
+
+    def validation_step(self, batch, batch_idx):
+        self.log_dict(self.figures(self.current_epoch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def fit_three_epochs(module, folder, checkpoint_class, **checkpoint_options):
+    """Three epochs of `module` with a checkpoint callback on val/acc into `folder`."""
     from dltrain.checkpoints import load_checkpoint
 
-    class Saturated(L.LightningModule):
-        """val/acc is 1.0 from the first epoch on; val/loss keeps falling."""
-
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(1))
-
-        def training_step(self, batch, batch_idx):
-            return (self.w - 1).pow(2).sum()
-
-        def validation_step(self, batch, batch_idx):
-            self.log_dict({"val/acc": 1.0, "val/loss": 1.0 / (self.current_epoch + 1)})
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
     data = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2)
+    checkpoint = checkpoint_class(dirpath=folder, filename="best", monitor="val/acc", mode="max",
+                                  **checkpoint_options)  # fmt: skip
+    trainer = L.Trainer(max_epochs=3, callbacks=[checkpoint], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(module, data, data)
+    return lambda name: load_checkpoint(folder / name)["epoch"]
+
+
+def test_a_tie_on_the_monitored_metric_keeps_the_epoch_with_the_lower_val_loss(tmp_path):
+    def saturated(epoch):  # val/acc is 1.0 from the first epoch on; val/loss keeps falling
+        return {"val/acc": 1.0, "val/loss": 1.0 / (epoch + 1)}
+
     for kind, expected in ((BestCheckpoint, 2), (ModelCheckpoint, 0)):
-        folder = tmp_path / kind.__name__
-        checkpoint = kind(dirpath=folder, filename="best", monitor="val/acc", mode="max")
-        trainer = L.Trainer(max_epochs=3, callbacks=[checkpoint], logger=False,
-                            enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
-        trainer.fit(Saturated(), data, data)
-        assert load_checkpoint(folder / "best.ckpt")["epoch"] == expected, kind.__name__
+        epoch_of = fit_three_epochs(OneWeight(saturated), tmp_path / kind.__name__, kind)
+        assert epoch_of("best.ckpt") == expected, kind.__name__
 
 
 def test_last_checkpoint_is_the_latest_epoch_even_when_the_best_is_older(tmp_path):
     """Lightning 2.6 writes last.ckpt only in epochs that improve; resume needs the latest."""
-    import lightning as L
 
-    from dltrain.checkpoints import load_checkpoint
+    def worsening(epoch):  # the best val/acc is the first epoch's
+        return {"val/acc": 1.0 / (epoch + 1), "val/loss": 1.0}
 
-    class Worsening(L.LightningModule):
-        """The best val/acc is the first epoch's."""
-
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(1))
-
-        def training_step(self, batch, batch_idx):
-            return (self.w - 1).pow(2).sum()
-
-        def validation_step(self, batch, batch_idx):
-            self.log_dict({"val/acc": 1.0 / (self.current_epoch + 1), "val/loss": 1.0})
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    data = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2)
     for kind, expected_last in ((BestCheckpoint, 2), (ModelCheckpoint, 0)):
-        folder = tmp_path / kind.__name__
-        checkpoint = kind(dirpath=folder, filename="best", monitor="val/acc", mode="max",
-                          save_last=True)  # fmt: skip
-        trainer = L.Trainer(max_epochs=3, callbacks=[checkpoint], logger=False,
-                            enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
-        trainer.fit(Worsening(), data, data)
-        assert load_checkpoint(folder / "best.ckpt")["epoch"] == 0, kind.__name__
-        assert load_checkpoint(folder / "last.ckpt")["epoch"] == expected_last, kind.__name__
+        epoch_of = fit_three_epochs(OneWeight(worsening), tmp_path / kind.__name__, kind,
+                                    save_last=True)  # fmt: skip
+        assert epoch_of("best.ckpt") == 0, kind.__name__
+        assert epoch_of("last.ckpt") == expected_last, kind.__name__
 
 
 def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one_whole(tmp_path, monkeypatch):
@@ -232,8 +221,6 @@ def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one_whole(tmp_
 def test_epoch_seconds_include_the_checkpoint_writes(tmp_path):
     import time
 
-    import lightning as L
-
     from dltrain.callbacks import EpochHistory
 
     class SlowCheckpoint(ModelCheckpoint):
@@ -241,20 +228,9 @@ def test_epoch_seconds_include_the_checkpoint_writes(tmp_path):
             time.sleep(0.3)  # a slow disk
             super()._save_checkpoint(trainer, filepath)
 
-    class Tiny(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(1))
-
-        def training_step(self, batch, batch_idx):
-            return (self.w - 1).pow(2).sum()
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
     history = EpochHistory(str(tmp_path / "metrics.csv"))
     trainer = L.Trainer(max_epochs=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
                         callbacks=[history, SlowCheckpoint(dirpath=tmp_path, save_last=True)])  # fmt: skip
-    trainer.fit(Tiny(), torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2))
+    trainer.fit(OneWeight(), torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2))
     assert [row["epoch_seconds"] >= 0.3 for row in history.rows] == [True, True]
     assert (tmp_path / "metrics.csv").read_text().count("\n") == 3
