@@ -211,10 +211,10 @@ DETECTORS: list[Callable[[Sequence[Row], Context, Thresholds], Finding | None]] 
     too_few_steps,  # before underfitting: too few steps is the cause, low accuracy the symptom
     underfitting,
     overfitting,
-    generalization_gap,
     not_converged,
     below_baseline,
     imbalance_hurting,
+    generalization_gap,  # last: on imbalanced data the gap is the rare classes' symptom
 ]
 
 
