@@ -55,7 +55,7 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", hint: str = "")
             raise DataError(f"{file} is not a readable checkpoint ({error}).{hint}") from None
         raise UnsafeCheckpointError(
             f"{file} asks to load {_unsafe_global(error)}, which is code, not data: refused."
-            " dltrain never loads code from checkpoints; use checkpoints written by dltrain fit."
+            f" dltrain never loads code from checkpoints or weight files.{hint}"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         reason = " ".join(str(error).split()).split(". ")[0][:160]

@@ -78,3 +78,18 @@ def test_logged_figures_stay_in_their_range():
     module.metrics["val_loss"].update(torch.tensor(0.5))
     module._log_epoch("val")
     assert float(logged["val/f1"]) == 1.0
+
+
+def test_flip_tta_averages_the_outputs_of_the_image_and_its_mirror():
+    from dltrain.models.cnn import CNN
+
+    torch.manual_seed(0)
+    module = Learner(CNN((1, 6, 6), 3), num_classes=3, optimizer=None).eval()
+    x = torch.randn(4, 1, 6, 6)
+    with torch.no_grad():
+        plain, mirrored = module(x), module(x.flip(-1))
+        module.tta = "flip"
+        assert torch.allclose(module(x), (plain + mirrored) / 2, atol=1e-6)
+        assert not torch.allclose(plain, mirrored)
+        module.train()  # training batches are never averaged
+        assert torch.allclose(module._net_outputs(x), module.net(x))

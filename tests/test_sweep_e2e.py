@@ -6,6 +6,7 @@ import os
 
 import optuna
 import pytest
+import yaml
 
 
 def trials(sweep, study):
@@ -210,9 +211,10 @@ def test_gp_sampler_and_a_minimized_monitor(dltrain):
     assert study.best_value == min(t.value for t in study.trials)
     with (dltrain.cwd / "s" / "sweep_results.csv").open() as file:
         rows = list(csv.DictReader(file))
-    best = (dltrain.cwd / "s" / "best_config.yaml").read_text()
+    best = yaml.safe_load((dltrain.cwd / "s" / "best_config.yaml").read_text())
     lowest = min(rows, key=lambda r: float(r["value"]))
-    assert all(o in best for o in lowest["overrides"].split() if o.startswith("optim.lr="))
+    [lr] = [o.split("=")[1] for o in lowest["overrides"].split() if o.startswith("optim.lr=")]
+    assert best["optim"]["lr"] == pytest.approx(float(lr))  # the lowest trial's, not the highest
 
 
 def default_storage_of(sweep):

@@ -67,15 +67,14 @@ def read_weights(path: Path) -> dict[str, Tensor]:
             raise ConfigError(
                 f"model.weights={path} is not a readable .safetensors file: {error}"
             ) from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - pickle, zip and weights-only errors alike
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(
-            f"model.weights={path} holds more than tensors or cannot be read ({first}):"
-            " dltrain reads weight files with torch.load(weights_only=True) only; save them"
-            " as .safetensors."
-        ) from None
+    from dltrain.checkpoints import load_checkpoint
+
+    # The project's one reader of pickled files: weights only, code refused (exit 2).
+    state = load_checkpoint(
+        path,
+        hint=" dltrain reads weight files with torch.load(weights_only=True) only; save them"
+        " as .safetensors.",
+    )
     for key in WRAPPERS:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
