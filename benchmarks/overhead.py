@@ -49,7 +49,7 @@ MODELS = {
 }
 
 
-def build(model: str):
+def build(model: str, num_samples: int = 50000):
     """(net, train x, train y, val x, val y): the data normalized once, as dltrain's model does."""
     import torch
     from omegaconf import OmegaConf
@@ -58,7 +58,7 @@ def build(model: str):
     from dltrain.models.cnn import CNN
     from dltrain.models.mlp import MLP
 
-    data = SyntheticDataModule(num_samples=50000, shape=[1, 28, 28], num_classes=10, batch_size=128)
+    data = SyntheticDataModule(num_samples=num_samples, shape=[1, 28, 28], num_classes=10)
     data.setup()
     (x, y), (xv, yv) = data.splits["train"], data.splits["val"]
     x, xv = (x - data.mean) / data.std, (xv - data.mean) / data.std
@@ -96,24 +96,38 @@ def plain_loop(model: str, epochs: int) -> None:
                 net(xv[i : i + 128]).argmax(1)
 
 
-def lightning_loop(model: str, epochs: int) -> None:
-    """The same loop as a bare LightningModule: Lightning's own per-step cost."""
+def lightning_loop(
+    model: str,
+    epochs: int,
+    batch_size: int = 128,
+    num_samples: int = 50000,
+    accelerator: str = "cpu",
+    precision: str = "32-true",
+) -> None:
+    """The same loop as a bare LightningModule: Lightning's own per-step cost. On a GPU the
+    data is moved there once and sliced there, as the plain GPU loop does."""
     import lightning as L
     import torch
 
-    net, x, y, xv, yv = build(model)
+    net, x, y, xv, yv = build(model, num_samples)
+    if accelerator == "gpu":
+        x, y, xv, yv = (t.cuda() for t in (x, y, xv, yv))
 
     class Batches:
         def __init__(self, x, y, shuffle):
             self.x, self.y, self.shuffle = x, y, shuffle
 
         def __len__(self):
-            return len(self.y) // 128 if self.shuffle else -(-len(self.y) // 128)
+            n = len(self.y)
+            return n // batch_size if self.shuffle else -(-n // batch_size)
 
         def __iter__(self):
-            order = torch.randperm(len(self.y)) if self.shuffle else torch.arange(len(self.y))
+            n, device = len(self.y), self.y.device
+            order = (
+                torch.randperm(n, device=device) if self.shuffle else torch.arange(n, device=device)
+            )
             for i in range(len(self)):
-                index = order[i * 128 : (i + 1) * 128]
+                index = order[i * batch_size : (i + 1) * batch_size]
                 yield self.x[index], self.y[index]
 
     class Bare(L.LightningModule):
@@ -132,7 +146,8 @@ def lightning_loop(model: str, epochs: int) -> None:
 
     trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, accelerator="cpu", devices=1)  # fmt: skip
+                        num_sanity_val_steps=0, accelerator=accelerator, devices=1,
+                        precision=precision)  # fmt: skip
     trainer.fit(Bare(), Batches(x, y, True), Batches(xv, yv, False))
 
 

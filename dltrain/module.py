@@ -117,6 +117,14 @@ class Learner(L.LightningModule):
             # Lets the model summary show input/output sizes and FLOPs.
             self.example_input_array = torch.zeros(2, *input_shape)
 
+    def compile_net(self, mode: str = "default") -> None:
+        """torch.compile the net in place (speed.compile): its parameter names, and so the
+        checkpoints, stay those of the plain net."""
+        self.net.compile(mode=mode)
+        self.notes.append(
+            f"the net is compiled with torch.compile (mode {mode}) at its first batch."
+        )
+
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self._net_outputs(x))
 

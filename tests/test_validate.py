@@ -1,6 +1,7 @@
 """The validation rules and the check of composed configs."""
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from dltrain.config.validate import RULES, Rule, validate
@@ -51,7 +52,10 @@ NEEDS_A_VALUE = {
 @pytest.mark.parametrize("option", OPTIONS)
 def test_every_builtin_option_composes_and_validates(compose_fit, option):
     cfg = compose_fit(option)
-    if option in NEEDS_A_VALUE:
+    if option == "trainer=gpu" and not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="trainer.accelerator=gpu needs a CUDA GPU"):
+            validate(cfg)
+    elif option in NEEDS_A_VALUE:
         with pytest.raises(ConfigError, match=f"{NEEDS_A_VALUE[option]} needs a value"):
             validate(cfg)
     else:

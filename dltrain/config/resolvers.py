@@ -38,6 +38,17 @@ def unique_dir(path: str) -> str:
         ) from None
 
 
+def amp_precision() -> str:
+    """Lightning's mixed precision for this GPU: bf16-mixed where supported (no loss
+    scaling needed), else 16-mixed; 32-true without a GPU (the config check says why)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
 def register() -> None:
     """Register dltrain's resolvers (idempotent)."""
     OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("amp_precision", amp_precision, replace=True)

@@ -125,6 +125,12 @@ RULES: dict[str, Rule | AnyOf] = {
     "data.noise": _NON_NEGATIVE,
     "data.label_column": Rule(str),
     "data.min_batches_per_epoch": _COUNT,
+    "data.on_device": AnyOf((Rule(bool), Rule(str, choices=("auto",)))),
+    "data.device_memory_share": Rule(float, 0, 1, low_open=True),
+    "speed.compile": Rule(bool),
+    "speed.compile_mode": Rule(
+        str, choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+    ),
     "baseline.kind": Rule(str, choices=("auto", "linear", "nearest_neighbour", "none")),
     "baseline.max_seconds": _POSITIVE,
     "baseline.max_values": _COUNT,
@@ -228,6 +234,7 @@ def _check_cross_field(cfg: DictConfig) -> None:
     _check_problem(cfg)
     _check_imbalance(cfg.get("data"))
     _check_timm(cfg.get("model"))
+    _check_accelerator(cfg.get("trainer"))
     loss = cfg.get("loss")
     weights = loss.get("class_weights") if isinstance(loss, DictConfig) else None
     if weights is not None and weights != "balanced":
@@ -253,6 +260,21 @@ def _check_problem(cfg: DictConfig) -> None:
         raise ConfigError(
             f"monitor.metric={metric} is not a metric this run logs.{did_you_mean(metric, list(logged))}"
             f" Logged metrics: {', '.join(logged)}."
+        )
+
+
+def _check_accelerator(trainer: Any) -> None:
+    """trainer.accelerator=gpu (trainer=gpu) on a machine where torch sees no CUDA GPU."""
+    if not isinstance(trainer, DictConfig) or trainer.get("accelerator") not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU-only"
+        raise ConfigError(
+            f"trainer.accelerator={trainer.accelerator} needs a CUDA GPU, and torch"
+            f" {torch.__version__} ({build}) sees none. Train on the CPU with trainer=default,"
+            " or run where a GPU is visible (nvidia-smi)."
         )
 
 

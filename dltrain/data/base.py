@@ -122,6 +122,8 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         order = self.sampler.indices() if self.sampler is not None else None
+        if order is not None:
+            order = order.to(self.x.device)  # one copy per epoch, then slicing on the device
         for i in range(len(self)):
             rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
             if order is None:
@@ -247,8 +249,13 @@ class InMemoryDataModule(L.LightningDataModule):
         hflip: float = 0.0,
         test_path: str | None = None,
         min_batches_per_epoch: int = 16,
+        on_device: bool | str = "auto",
+        device_memory_share: float = 0.5,
     ) -> None:
         super().__init__()
+        # In-memory splits copied once to the training device ("auto": when they fit).
+        self.on_device, self.device_memory_share = on_device, device_memory_share
+        self._placed: dict[str, tuple[Tensor, Tensor]] = {}
         # Small data: an epoch makes at least this many optimizer steps (see `passes`).
         self.min_batches_per_epoch = min_batches_per_epoch
         # What the data made dltrain decide for the user (shown in the data profile).
@@ -387,8 +394,43 @@ class InMemoryDataModule(L.LightningDataModule):
             f" data.min_batches_per_epoch={self.min_batches_per_epoch})."
         ]
 
-    def _loader(self, split: str, train: bool = False) -> Any:
+    def _device(self) -> torch.device:
+        """The device this process trains on (the CPU outside a Trainer)."""
+        trainer = getattr(self, "trainer", None)
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def placement(self, device: torch.device) -> tuple[bool, str]:
+        """Whether the in-memory splits go to `device` once (data.on_device), and why."""
+        tensors = [t for x, y in self.splits.values() if isinstance(x, Tensor) for t in (x, y)]
+        if len(tensors) < 2 * len(self.splits):
+            return False, "files read by a DataLoader" + (
+                " into pinned memory" if device.type == "cuda" else ""
+            )
+        size = sum(t.nbytes for t in tensors)
+        if self.on_device is True or self.on_device == "true":
+            return True, f"{size / 2**20:.1f} MiB copied to {device} once (data.on_device=true)"
+        if self.on_device is False or self.on_device == "false" or device.type == "cpu":
+            return False, f"{size / 2**20:.1f} MiB in host memory"
+        total = torch.cuda.get_device_properties(device).total_memory
+        if size > self.device_memory_share * total:
+            return False, (
+                f"{size / 2**20:.1f} MiB in host memory: more than data.device_memory_share="
+                f"{self.device_memory_share:g} of {device}'s {total / 2**30:.0f} GiB"
+            )
+        return True, f"{size / 2**20:.1f} MiB copied to {device} once (data.on_device=auto)"
+
+    def _placed_split(self, split: str) -> tuple[Tensor | Dataset, Tensor]:
+        """A split where its batches are cut: on the training device when `placement` says so."""
         x, y = self.splits[split]
+        device = self._device()
+        if not isinstance(x, Tensor) or not self.placement(device)[0]:
+            return x, y
+        if split not in self._placed or self._placed[split][0].device != device:
+            self._placed[split] = (x.to(device), y.to(device))
+        return self._placed[split]
+
+    def _loader(self, split: str, train: bool = False) -> Any:
+        x, y = self._placed_split(split)
         sampler = None
         if train:
             sampler = (
@@ -413,6 +455,8 @@ class InMemoryDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             worker_init_fn=_one_thread_per_worker,
+            # Page-locked batches: Lightning's copies to the GPU are then asynchronous.
+            pin_memory=self._device().type == "cuda",
         )
 
     def train_dataloader(self) -> Any:

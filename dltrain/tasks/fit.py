@@ -29,6 +29,8 @@ def quiet_lightning() -> None:
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     trackers.quiet()
+    # speed.compile on a CPU-only machine: a warning that no CUDA toolkit was found.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
     # Figures go to metrics.csv and the console whether or not a tracker is configured.
     warnings.filterwarnings("ignore", message=".*but have no logger configured.*")
@@ -145,8 +147,11 @@ def group_choices() -> dict[str, str]:
     return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items()}
 
 
-def run_summary(cfg: DictConfig, datamodule: Any, module: Any, run_dir: Path) -> dict[str, str]:
-    """The start of a fit in a few lines: data, net, optimizer, schedule, length, config."""
+def run_summary(
+    cfg: DictConfig, datamodule: Any, module: Any, run_dir: Path, trainer: Any
+) -> dict[str, str]:
+    """The start of a fit in a few lines: data, net, optimizer, schedule, length, device,
+    config."""
     choices = group_choices()
     sizes = [len(datamodule.splits[s][1]) for s in ("train", "val", "test")]
     target = (f"{datamodule.num_classes} classes" if datamodule.problem.has_classes
@@ -169,11 +174,20 @@ def run_summary(cfg: DictConfig, datamodule: Any, module: Any, run_dir: Path) ->
         "optimizer": f"{optimizer}, lr {cfg.optim.lr:g}, weight decay"
         f" {cfg.optim.get('weight_decay', 0.0):g}; schedule {schedule}",
         "training": epochs,
+        "device": device_summary(trainer, datamodule),
         "config": f"{run_dir / 'config.yaml'} (dltrain fit --verbose prints it)",
     }
     for i, note in enumerate(module.notes):
         lines[f"note {i + 1}" if len(module.notes) > 1 else "note"] = note
     return lines
+
+
+def device_summary(trainer: Any, datamodule: Any) -> str:
+    """Where training runs: the device, its precision, and where the batches are cut."""
+    device = trainer.strategy.root_device
+    processes = f" x {trainer.world_size} processes" if trainer.world_size > 1 else ""
+    _, data = datamodule.placement(device)
+    return f"{device}{processes}, precision {trainer.precision}; data: {data}"
 
 
 def measure_baseline(cfg: DictConfig, datamodule: Any, data_profile: dict) -> dict:
@@ -220,9 +234,11 @@ def main(cfg: DictConfig) -> float:
         write_json(run_dir / "data_profile.json", data_profile)
 
     module = build_model(cfg, datamodule, resumed=resume_from is not None)
-    if is_rank_zero():
-        show_summary(run_summary(cfg, datamodule, module, run_dir))
+    if cfg.speed.get("compile"):
+        module.compile_net(cfg.speed.get("compile_mode", "default"))
     trainer = build_trainer(cfg)
+    if is_rank_zero():
+        show_summary(run_summary(cfg, datamodule, module, run_dir, trainer))
     trackers.start(trainer, resolved, resumed=resume_from is not None)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
