@@ -11,7 +11,7 @@ from dltrain.sweep.optuna_search import search_space
 
 
 def test_sweep_syntax_maps_to_optuna_distributions():
-    space, fixed = search_space(
+    space, _, fixed = search_space(
         {"optim": "choice(adam, sgd)", "optim.lr": "tag(log, interval(1e-4, 1e-1))"},
         ["data.batch_size=range(32, 129, 32)", "model.depth=int(interval(1, 4))", "seed=3",
          "optim=choice(adamw)", "regularization.dropout=interval(0, 0.5)"],
@@ -30,7 +30,7 @@ def test_sweep_syntax_maps_to_optuna_distributions():
 def test_list_choices_become_override_text_that_hydra_reads_back():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # optuna warns about lists it cannot store
-        space, _ = search_space({"model.channels": "choice([16, 32], [32, 64, 128])"}, [])
+        space, _, _ = search_space({"model.channels": "choice([16, 32], [32, 64, 128])"}, [])
     choices = space["model.channels"].choices
     assert choices == ("[16,32]", "[32,64,128]")
     parsed = OverridesParser.create().parse_override(f"model.channels={choices[1]}")
@@ -38,7 +38,7 @@ def test_list_choices_become_override_text_that_hydra_reads_back():
 
 
 def test_a_plain_value_in_params_is_fixed_and_a_glob_is_refused():
-    space, fixed = search_space({"optim.lr": "0.1"}, [])
+    space, _, fixed = search_space({"optim.lr": "0.1"}, [])
     assert not space and fixed == ["optim.lr=0.1"]
     with pytest.raises(ConfigError, match="choice"):
         search_space({"optim": "glob(*)"}, [])

@@ -86,6 +86,11 @@ def test_every_sweep_config_builds_its_sampler_pruner_and_search_space(option):
         instantiate(sweeper.sampler)
     if sweeper.pruner is not None:
         instantiate(sweeper.pruner)
-    space, fixed = search_space(dict(sweeper.params), [])
+    space, conditional, fixed = search_space(dict(sweeper.params), [])
     assert space and not fixed
-    assert sweeper.direction in ("max", "min", "maximize", "minimize")
+    directions = sweeper.direction if OmegaConf.is_list(sweeper.direction) else [sweeper.direction]
+    assert all(d in ("max", "min", "maximize", "minimize") for d in directions)
+    if len(directions) > 1:  # several objectives: as many as monitor.metrics, no pruner
+        cfg = compose_fit([option], [])
+        assert len(cfg.monitor.metrics) == len(directions) and sweeper.pruner is None
+        assert conditional  # sweep=pareto shows conditional parameters

@@ -261,6 +261,20 @@ def _check_problem(cfg: DictConfig) -> None:
             f"monitor.metric={metric} is not a metric this run logs.{did_you_mean(metric, list(logged))}"
             f" Logged metrics: {', '.join(logged)}."
         )
+    objectives = monitor.get("metrics") if isinstance(monitor, DictConfig) else None
+    if objectives is not None:
+        from dltrain.objectives import check_objectives
+
+        names = (
+            OmegaConf.to_container(objectives) if OmegaConf.is_config(objectives) else objectives
+        )
+        problem = (
+            check_objectives([str(n) for n in names], tuple(logged))
+            if isinstance(names, list) and names
+            else "monitor.metrics: give a list such as [val/acc, cost/latency_ms], or null."
+        )
+        if problem:
+            raise ConfigError(problem)
 
 
 def _check_accelerator(trainer: Any) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.plugins import Plugins
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from optuna.distributions import CategoricalDistribution
 
 from dltrain.console import console
 from dltrain.errors import ConfigError
@@ -65,19 +68,69 @@ def distribution(override: Override) -> optuna.distributions.BaseDistribution:
     )
 
 
-def search_space(params: dict[str, str], arguments: list[str]) -> tuple[dict, list[str]]:
-    """(key -> distribution, fixed overrides) from the config's params and the command line."""
-    lines = {key: f"{key}={value}" for key, value in params.items()}
+def search_space(params: dict[str, Any], arguments: list[str]) -> tuple[dict, dict, list[str]]:
+    """(key -> distribution, key -> (distribution, condition) for the conditional params,
+    fixed overrides) from the config's params and the command line.
+
+    A param is either Hydra sweep syntax or {values: <sweep syntax>, when: {key: value}}."""
+    lines, conditions = {}, {}
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            if "values" not in value:
+                raise ConfigError(
+                    f"hydra.sweeper.params.{key}: a conditional parameter needs `values` and"
+                    " `when`, e.g. {values: 'interval(0.5, 0.99)', when: {optim: sgd}}."
+                )
+            conditions[key] = dict(value.get("when") or {})
+            value = value["values"]
+        lines[key] = f"{key}={value}"
     for argument in arguments:
         key = argument.split("=", 1)[0]
         lines[key] = argument  # the command line wins over the sweep config
-    space, fixed = {}, []
+        conditions.pop(key, None)
+    space, conditional, fixed = {}, {}, []
     for override in OverridesParser.create().parse_overrides(list(lines.values())):
-        if override.is_sweep_override():
-            space[override.get_key_element()] = distribution(override)
+        key = override.get_key_element()
+        if conditions.get(key):
+            sweep = override.is_sweep_override()
+            choice = (
+                distribution(override) if sweep else CategoricalDistribution([override.value()])
+            )
+            conditional[key] = (choice, conditions[key])
+        elif override.is_sweep_override():
+            space[key] = distribution(override)
         else:
             fixed.append(override.input_line)
-    return space, fixed
+    return space, conditional, fixed
+
+
+def holds(condition: dict[str, Any], known: Callable[[str], Any]) -> bool:
+    """Whether every key of a `when:` mapping has its value (or one of a list of values)."""
+    for key, allowed in condition.items():
+        options = allowed if isinstance(allowed, (list, tuple, ListConfig)) else [allowed]
+        if str(known(key)) not in {str(option) for option in options}:
+            return False
+    return True
+
+
+def suggest(trial: optuna.trial.Trial, name: str, dist: Any) -> Any:
+    """trial.suggest_* for a distribution of the search space."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, optuna.distributions.IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
+def flat(mapping: Any, prefix: str = "") -> dict[str, Any]:
+    """{optim: {lr: 0.1}} and {optim.lr: 0.1} alike -> {"optim.lr": 0.1}."""
+    items = {}
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            items.update(flat(value, f"{prefix}{key}."))
+        else:
+            items[f"{prefix}{key}"] = value
+    return items
 
 
 class AskTellGridSampler(optuna.samplers.GridSampler):
@@ -134,17 +187,44 @@ class OptunaSearch:
         self.grid_size = math.prod(len(choices) for choices in grid.values())
         return AskTellGridSampler(search_space=grid, **kwargs)
 
+    def _directions(self) -> list[str]:
+        """maximize/minimize per objective, checked against monitor.metrics."""
+        given = self.settings.get("direction", "maximize")
+        given = list(given) if isinstance(given, (list, tuple, ListConfig)) else [given]
+        directions = [DIRECTIONS.get(str(d)) for d in given]
+        if not directions or None in directions:
+            raise ConfigError(
+                f"hydra.sweeper.direction={given}: use maximize or minimize (a list of them for"
+                " several objectives)."
+            )
+        objectives = list(self.config.monitor.get("metrics") or [])
+        if len(directions) > 1 and len(objectives) != len(directions):
+            raise ConfigError(
+                f"hydra.sweeper.direction has {len(directions)} objectives: name them in"
+                f" monitor.metrics, e.g. monitor.metrics=[{self.config.monitor.metric},"
+                "cost/latency_ms] (one per direction)."
+            )
+        if len(objectives) > 1 and len(directions) == 1:
+            raise ConfigError(
+                f"monitor.metrics has {len(objectives)} objectives: give hydra.sweeper.direction"
+                f" one per objective, e.g. [maximize, minimize]."
+            )
+        return directions
+
     def _study(self, space: dict) -> optuna.Study:
         sampler = self._sampler(space)
-        pruner = build_pruner(self.settings.get("pruner"))
-        direction = DIRECTIONS.get(str(self.settings.get("direction", "maximize")))
-        if direction is None:
-            raise ConfigError(
-                f"hydra.sweeper.direction={self.settings.get('direction')}: use maximize or minimize."
+        self.directions = self._directions()
+        if self.settings.get("pruner") and not self.prunes:
+            why = (
+                "optuna cannot prune a multi-objective study"
+                if len(self.directions) > 1
+                else "a trial's seeds would report one learning curve each"
             )
+            raise ConfigError(f"pruning does not work here ({why}): add hydra.sweeper.pruner=null.")
+        pruner = build_pruner(self.settings.get("pruner"))
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = create_study(self.storage, study_name=self.settings.get("study_name", "dltrain"),
-                             sampler=sampler, pruner=pruner, direction=direction)  # fmt: skip
+                             sampler=sampler, pruner=pruner, directions=self.directions)  # fmt: skip
         if not self.settings.get("storage"):
             # Left running by a killed sweep of this directory (the sweep lock says no other
             # process uses it now). In a shared database, RUNNING trials may be other
@@ -153,12 +233,61 @@ class OptunaSearch:
                 deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
             ):
                 study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
+        for params in self.settings.get("enqueue") or []:
+            study.enqueue_trial(self._enqueued(params, space), skip_if_exists=True)
         return study
+
+    @property
+    def prunes(self) -> bool:
+        """Whether trials may report learning curves to a pruner: one objective, one seed."""
+        return len(self.directions) == 1 and self.seeds_per_trial == 1
+
+    def _enqueued(self, params: Any, space: dict) -> dict[str, Any]:
+        """One hydra.sweeper.enqueue entry as optuna params, checked against the space."""
+        if not isinstance(params, Mapping):
+            raise ConfigError(
+                f"hydra.sweeper.enqueue: {params} is not a mapping; give e.g."
+                " [{optim.lr: 0.003, optim: adam}]."
+            )
+        values = flat(OmegaConf.to_container(params) if OmegaConf.is_config(params) else params)
+        known = {**space, **{k: d for k, (d, _) in self.conditional.items()}}
+        for key, value in list(values.items()):
+            if isinstance(value, list):  # list choices are kept as their override text
+                value = values[key] = "[" + ",".join(str(v) for v in value) + "]"
+            dist = known.get(key)
+            if dist is None:
+                if self.settings.get("custom_search_space"):
+                    continue  # the custom function may suggest it
+                raise ConfigError(
+                    f"hydra.sweeper.enqueue: {key} is not in the search space ({', '.join(known)})."
+                )
+            if isinstance(dist, CategoricalDistribution):
+                inside = value in dist.choices
+            else:
+                inside = isinstance(value, (int, float)) and dist.low <= value <= dist.high
+            if not inside:
+                raise ConfigError(
+                    f"hydra.sweeper.enqueue: {key}={value} lies outside its search space {dist}."
+                )
+        return values
 
     def run(self, arguments: list[str]) -> list:
         """Run trials until the study holds n_trials (all machines together)."""
-        space, fixed = search_space(dict(self.settings.get("params") or {}), arguments)
-        if not space:
+        space, self.conditional, fixed = search_space(
+            dict(self.settings.get("params") or {}), arguments
+        )
+        self.seeds_per_trial = int(self.settings.get("seeds_per_trial") or 1)
+        if self.seeds_per_trial < 1:
+            raise ConfigError(
+                f"hydra.sweeper.seeds_per_trial={self.seeds_per_trial}: give a whole number >= 1."
+            )
+        if self.seeds_per_trial > 1 and ("seed" in space or "seed" in self.conditional):
+            raise ConfigError(
+                "hydra.sweeper.seeds_per_trial runs seed, seed+1, ... for every trial: do not"
+                " also sweep seed (seed=N sets the first one)."
+            )
+        self._check_conditions(space, fixed)
+        if not space and not self.conditional:
             raise ConfigError(
                 "nothing to search: give hydra.sweeper.params or key=choice(...) overrides."
             )
@@ -175,9 +304,72 @@ class OptunaSearch:
             budget.finish(self.sweep_dir)
         return results
 
+    def _known(self, fixed: list[str]) -> Callable[[str], Any]:
+        """The value of a key outside the search space: a fixed override, the config group's
+        choice, else the composed config's value."""
+        given = dict(line.lstrip("+").split("=", 1) for line in fixed if "=" in line)
+        choices = self.config.hydra.runtime.get("choices") or {}
+
+        def value(key: str) -> Any:
+            if key in given:
+                return given[key]
+            if key in choices:
+                return choices[key]
+            return OmegaConf.select(self.config, key, default=None)
+
+        return value
+
+    def _check_conditions(self, space: dict, fixed: list[str]) -> None:
+        """Every key a `when:` names is swept before it, set, or in the config."""
+        known, earlier = self._known(fixed), set(space)
+        for key, (_, condition) in self.conditional.items():
+            for name in condition:
+                if name not in earlier and known(name) is None:
+                    raise ConfigError(
+                        f"hydra.sweeper.params.{key}: its condition names {name}, which is"
+                        " neither swept before it nor set in the config."
+                    )
+            earlier.add(key)
+        sampler = str((self.settings.get("sampler") or {}).get("_target_", ""))
+        if self.conditional and sampler.endswith("GridSampler"):
+            raise ConfigError("the grid sampler cannot search conditional parameters.")
+
+    def _ask(self, study: optuna.Study, space: dict, fixed: list[str]) -> optuna.trial.Trial:
+        """A new trial: the space's params, then the conditional ones whose condition holds,
+        then whatever hydra.sweeper.custom_search_space suggests."""
+        trial = study.ask(space)
+        known = self._known(fixed)
+        for key, (dist, condition) in self.conditional.items():
+            if holds(condition, lambda name: trial.params.get(name, known(name))):
+                suggest(trial, key, dist)
+        if self.custom_search_space is not None:
+            self.custom_search_space(self.config, trial)
+        return trial
+
+    def _jobs(self, trial: optuna.trial.Trial, fixed: list[str], study: optuna.Study) -> list:
+        """The job overrides of one trial: one job per seed."""
+        params = [f"{k}={_format(v)}" for k, v in trial.params.items()]
+        pruning = [f"+hydra.job.env_set.{ENV_STUDY}={study.study_name}",
+                   f"+hydra.job.env_set.{ENV_TRIAL_ID}={trial._trial_id}"] if self.prunes else []  # fmt: skip
+        if self.seeds_per_trial == 1:
+            return [tuple([*fixed, *params, *pruning])]
+        base = int(self._known(fixed)("seed") or 0)
+        others = [o for o in fixed if not o.startswith("seed=")]
+        return [tuple([*others, *params, f"seed={base + k}"]) for k in range(self.seeds_per_trial)]
+
     def _loop(
         self, space: dict, fixed: list[str], n_trials: int, n_jobs: int, budget: FailureBudget
     ) -> list:
+        from hydra.utils import get_method
+
+        target = self.settings.get("custom_search_space")
+        try:
+            self.custom_search_space = get_method(str(target)) if target else None
+        except Exception as error:  # noqa: BLE001 - any import failure is the user's to fix
+            raise ConfigError(
+                f"hydra.sweeper.custom_search_space={target}: {error}. Give a function"
+                " 'module.function' importable from where dltrain runs."
+            ) from None
         study = self._study(space)
         if self.grid_size is not None:
             n_trials = min(n_trials, self.grid_size)
@@ -197,46 +389,79 @@ class OptunaSearch:
         while not budget.exceeded:
             # Claimed under the study lock: machines sharing the study never overshoot n_trials.
             with study_lock(self.storage):
-                count = min(n_jobs, n_trials - len(study.get_trials(deepcopy=False)))
-                batch = [study.ask(space) for _ in range(count)]
+                count = min(
+                    max(1, n_jobs // self.seeds_per_trial),
+                    n_trials - len(study.get_trials(deepcopy=False)),
+                )
+                batch = [self._ask(study, space, fixed) for _ in range(count)]
             if not batch:
                 break
-            jobs = [
-                tuple(
-                    [
-                        *fixed,
-                        *(f"{k}={_format(v)}" for k, v in trial.params.items()),
-                        f"+hydra.job.env_set.{ENV_STUDY}={study.study_name}",
-                        f"+hydra.job.env_set.{ENV_TRIAL_ID}={trial._trial_id}",
-                    ]
-                )  # fmt: skip
-                for trial in batch
-            ]
-            returns = self.launcher.launch(jobs, initial_job_idx=batch[0].number)
-            for trial, job in zip(batch, returns, strict=True):
-                budget.count(self._tell(study, trial, job))
-                results.append(job)
+            jobs = [job for trial in batch for job in self._jobs(trial, fixed, study)]
+            returns = self.launcher.launch(
+                jobs, initial_job_idx=batch[0].number * self.seeds_per_trial
+            )
+            per_trial = self.seeds_per_trial
+            for i, trial in enumerate(batch):
+                finished = returns[i * per_trial : (i + 1) * per_trial]
+                budget.count(self._tell(study, trial, finished))
+                results.extend(finished)
         return results
 
-    def _tell(self, study: optuna.Study, trial: optuna.trial.Trial, job: Any) -> dict:
-        """Record a finished job in the study and its trial.json; return its status."""
-        try:
-            value = float(job.return_value)
-        except optuna.TrialPruned as pruned:
+    def _values(self, job: Any) -> list[float]:
+        """A finished job's objective values (re-raises what the job raised)."""
+        returned = job.return_value
+        values = list(returned) if isinstance(returned, (list, tuple, ListConfig)) else [returned]
+        if len(values) != len(self.directions):
+            raise ConfigError(
+                f"the trial returned {len(values)} values for {len(self.directions)} objectives."
+            )
+        return [float(v) for v in values]
+
+    def _tell(self, study: optuna.Study, trial: optuna.trial.Trial, jobs: list) -> dict:
+        """Record a trial's finished jobs (one per seed) in the study and each job's
+        trial.json; return the trial's status."""
+        outcomes = []
+        for job in jobs:
+            try:
+                outcomes.append(("complete", self._values(job), None))
+            except optuna.TrialPruned as pruned:
+                outcomes.append(("pruned", None, str(pruned)))
+            except Exception as error:  # any failure of a trial is recorded; the sweep goes on
+                outcomes.append(("failed", None, error))
+        statuses = {state for state, _, _ in outcomes}
+        trial_info: dict[str, Any] = {}
+        if "failed" in statuses:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            error = next(e for state, _, e in outcomes if state == "failed")
+            status = failed(error)
+        elif "pruned" in statuses:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             last = trial.storage.get_trial(trial._trial_id).intermediate_values
-            status = {
-                "status": "pruned",
-                "value": last[max(last)] if last else None,
-                "reason": str(pruned),
-            }
-        except Exception as error:  # any failure of a trial is recorded; the sweep goes on
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            status = failed(error)
+            reason = next(e for state, _, e in outcomes if state == "pruned")
+            status = {"status": "pruned", "value": last[max(last)] if last else None,
+                      "reason": reason}  # fmt: skip
         else:
-            study.tell(trial, value)
-            status = {"status": "complete", "value": value}
-        record(job_folder(job, self.sweep_dir, trial.number), status)
+            runs = [values for _, values, _ in outcomes]
+            means = [statistics.fmean(column) for column in zip(*runs, strict=True)]
+            if len(runs) > 1:  # seeds_per_trial: the study gets the mean, the std is kept
+                stds = [statistics.stdev(column) for column in zip(*runs, strict=True)]
+                trial.set_user_attr("seed_values", runs)
+                trial.set_user_attr("std", stds)
+                trial_info = {"trial": trial.number, "seeds": len(runs), "trial_value": means[0],
+                              "trial_std": stds[0]}  # fmt: skip
+            study.tell(trial, means if len(means) > 1 else means[0])
+            status = {"status": "complete", "value": means[0]}
+            if len(means) > 1:
+                status["values"] = means
+        for k, (job, (_, values, _)) in enumerate(zip(jobs, outcomes, strict=True)):
+            own = dict(status)
+            if len(jobs) > 1:
+                own.update(trial_info, seed_index=k)
+                if values is not None:
+                    own["value"] = values[0]
+                    if len(values) > 1:
+                        own["values"] = values
+            record(job_folder(job, self.sweep_dir, trial.number * len(jobs) + k), own)
         return status
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
+from rich.markup import escape
 from rich.table import Table
 
 from dltrain.console import console
@@ -34,8 +35,16 @@ def _trial(run: Path) -> dict[str, Any]:
     if (run / "metrics.csv").is_file():
         with (run / "metrics.csv").open() as file:
             seconds = round(sum(float(row["epoch_seconds"]) for row in csv.DictReader(file)), 2)
+    objectives = [str(m) for m in (config.monitor.get("metrics") or [])]
+    direction = _directions(run / ".hydra" / "hydra.yaml", str(config.monitor.mode))
     return {
         "number": int(run.name) if run.name.isdigit() else run.name,
+        # seeds_per_trial: the study's trial this run is one seed of, and the seeds' mean
+        "trial": known.get("trial"),
+        "trial_value": known.get("trial_value"),
+        "objectives": objectives,
+        "values": known.get("values"),
+        "_maximize": [d in ("max", "maximize") for d in direction] if direction else None,
         "status": known.get("status") or ("complete" if metrics else "incomplete"),
         "overrides": " ".join(overrides),
         "metric": metric,
@@ -50,6 +59,17 @@ def _trial(run: Path) -> dict[str, Any]:
     }
 
 
+def _directions(hydra_yaml: Path, mode: str) -> list[str] | None:
+    """A multi-objective sweep's directions from a run's hydra.yaml (None: one objective)."""
+    if not hydra_yaml.is_file():
+        return None
+    sweeper = OmegaConf.to_container(OmegaConf.load(hydra_yaml).hydra.sweeper, resolve=False)
+    direction = sweeper.get("direction") if isinstance(sweeper, dict) else None
+    if not isinstance(direction, list):
+        return None
+    return [mode if "${" in str(d) else str(d) for d in direction]
+
+
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
     """Every trial of a sweep directory, in trial order."""
     runs = [p.parent.parent for p in sweep_dir.glob("*/.hydra/config.yaml")]
@@ -58,12 +78,25 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
 
 
 def best_trial(trials: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The complete trial with the best optimized value."""
+    """The complete trial with the best optimized value (with seeds_per_trial: the best
+    mean over a trial's seeds, then its best seed)."""
     done = [t for t in trials if t["status"] == "complete" and t["value"] is not None]
     if not done:
         return None
     pick = max if done[0]["mode"] == "max" else min
-    return pick(done, key=lambda t: t["value"])
+    return pick(done, key=lambda t: (t["trial_value"] if t["trial_value"] is not None
+                                     else t["value"], t["value"]))  # fmt: skip
+
+
+def pareto_trials(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The complete trials of a multi-objective sweep that no other trial dominates."""
+    from dltrain.sweep.insight import pareto_front
+
+    done = [t for t in trials if t["status"] == "complete" and t["values"] and t["_maximize"]]
+    if not done:
+        return []
+    front = pareto_front({i: t["values"] for i, t in enumerate(done)}, done[0]["_maximize"])
+    return [done[i] for i in front]
 
 
 def seed_groups(trials: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -91,20 +124,43 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
-def write_best_config(trial: dict[str, Any], sweep_dir: Path) -> Path:
+def write_best_config(
+    trial: dict[str, Any], sweep_dir: Path, path: Path | None = None, what: str = "The best trial"
+) -> Path:
     """best_config.yaml: the best trial's full config as a primary config of its own."""
+    path = path or sweep_dir / "best_config.yaml"
     config = OmegaConf.load(Path(trial["run_dir"]) / ".hydra" / "config.yaml")
+    # Re-run as one fit: no sweep objectives, no study.
+    if "monitor" in config:
+        config.monitor.pop("metrics", None)
+    figures = (
+        ", ".join(f"{o} = {v}" for o, v in zip(trial["objectives"], trial["values"], strict=True))
+        if trial["values"]
+        else f"{trial['metric']} = {trial['value']}"
+    )
     header = (
-        f"# The best trial of this sweep (#{trial['number']}: {trial['overrides']}),\n"
-        f"# {trial['metric']} = {trial['value']}. Re-run it with:\n"
-        f"#   dltrain fit --config-dir {sweep_dir} --config-name best_config\n"
+        f"# {what} of this sweep (#{trial['number']}: {trial['overrides']}),\n"
+        f"# {figures}. Re-run it with:\n"
+        f"#   dltrain fit --config-dir {path.parent} --config-name {path.stem}\n"
     )
     body = OmegaConf.to_yaml(
         OmegaConf.merge({"defaults": [{"hydra": "default"}, "_self_"]}, config)
     )
-    path = sweep_dir / "best_config.yaml"
     path.write_text(header + body)
     return path
+
+
+def write_pareto_configs(front: list[dict[str, Any]], sweep_dir: Path) -> Path:
+    """best_configs/trial_<n>.yaml: one re-runnable config per Pareto-optimal trial."""
+    folder = sweep_dir / "best_configs"
+    if folder.is_dir():
+        for old in folder.glob("trial_*.yaml"):
+            old.unlink()
+    folder.mkdir(exist_ok=True)
+    for trial in front:
+        write_best_config(trial, sweep_dir, folder / f"trial_{trial['number']}.yaml",
+                          "A Pareto-optimal trial")  # fmt: skip
+    return folder
 
 
 def write_plots(trials: list[dict[str, Any]], sweep_dir: Path) -> list[Path]:
@@ -157,38 +213,50 @@ def write_plots(trials: list[dict[str, Any]], sweep_dir: Path) -> list[Path]:
 
 
 def write_report(sweep_dir: Path) -> dict[str, Any]:
-    """Write sweep_results.csv, best_config.yaml and plots; print the table (none: no runs)."""
+    """Write sweep_results.csv, best_config.yaml (best_configs/ for several objectives),
+    importances and plots; print the table (none: no runs)."""
     trials = collect(sweep_dir)
     if not trials:
         return {"trials": 0, "best": None, "plots": []}
     figures = list(trials[0]["_figures"])  # the problem kind's test figures
-    columns = ["number", "status", "overrides", "metric", "value", *figures, "seconds",
+    objectives = trials[0]["objectives"] if trials[0]["_maximize"] else []
+    front = pareto_trials(trials) if objectives else []
+    for t in trials:
+        t["pareto"] = t in front
+        for i, name in enumerate(objectives):
+            t[name] = t["values"][i] if t["values"] else None
+    columns = ["number", "status", "overrides", "metric", "value", *objectives,
+               *(["pareto"] if objectives else []), *figures, "seconds", "trial", "trial_value",
                "diagnosis", "run_dir"]  # fmt: skip
     with (sweep_dir / "sweep_results.csv").open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(trials)
-    best = best_trial(trials)
+    best = None if objectives else best_trial(trials)
     common = set.intersection(*(set(t["_overrides"]) for t in trials))
-    table = Table(title=f"sweep {sweep_dir} ({len(trials)} trials)")
+    table = Table(title=escape(f"sweep {sweep_dir} ({len(trials)} trials)"))
     if common:
-        table.caption = "every trial: " + " ".join(
-            o for o in trials[0]["_overrides"] if o in common
+        table.caption = escape(
+            "every trial: " + " ".join(o for o in trials[0]["_overrides"] if o in common)
         )
-    for column in ("#", "status", "overrides", trials[0]["metric"], figures[0], "baseline", "s",
-                   "diagnosis"):  # fmt: skip
-        table.add_column(column)
+    shown = objectives or [trials[0]["metric"]]
+    for column in ("#", "status", "overrides", *shown, *(["pareto"] if objectives else []),
+                   figures[0], "baseline", "s", "diagnosis"):  # fmt: skip
+        table.add_column(escape(column))
     for t in trials:
-        style = "bold green" if t is best else None
-        varying = " ".join(o for o in t["_overrides"] if o not in common)
-        table.add_row(str(t["number"]), t["status"], varying, _shown(t["value"]), _shown(t.get(figures[0])),
-                      _shown(t.get(figures[-1])),
+        style = "bold green" if t is best or t["pareto"] else None
+        varying = escape(" ".join(o for o in t["_overrides"] if o not in common))
+        values = [_shown(t[o]) for o in objectives] if objectives else [_shown(t["value"])]
+        table.add_row(str(t["number"]), t["status"], varying, *values,
+                      *(["★" if t["pareto"] else ""] if objectives else []),
+                      _shown(t.get(figures[0])), _shown(t.get(figures[-1])),
                       "" if t["seconds"] is None else f"{t['seconds']:.1f}", t["diagnosis"], style=style)  # fmt: skip
     console.print(table)
     for key, members in seed_groups(trials).items():
         console.print(
             f"{key}: over {len(members)} seeds, {members[0]['metric']} {_mean_std([m['value'] for m in members])},"
-            f" {figures[0]} {_mean_std([m[figures[0]] for m in members])}"
+            f" {figures[0]} {_mean_std([m[figures[0]] for m in members])}",
+            markup=False,
         )
     summary: dict[str, Any] = {"trials": len(trials), "best": None}
     if best is not None:
@@ -197,9 +265,17 @@ def write_report(sweep_dir: Path) -> dict[str, Any]:
             k: best[k] for k in ("number", "overrides", "metric", "value", "run_dir")
         }
         console.print(
-            f"best: #{best['number']} {best['overrides']} ({best['metric']} {best['value']:.4f}) → {path}"
+            f"best: #{best['number']} {best['overrides']} ({best['metric']} {best['value']:.4f}) → {path}",
+            markup=False,
         )
+    if front:
+        folder = write_pareto_configs(front, sweep_dir)
+        summary["pareto"] = [t["number"] for t in front]
+        numbers = ", ".join(f"#{t['number']}" for t in front)
+        console.print(f"Pareto front ({' vs '.join(objectives)}): {numbers} → {folder}/",
+                      markup=False)  # fmt: skip
     summary["plots"] = [str(p) for p in write_plots(trials, sweep_dir)]
+    summary.update(show_insight(sweep_dir, objectives or [trials[0]["metric"]]))
     dashboard = dashboard_command(sweep_dir)
     if dashboard:
         console.print(
@@ -207,6 +283,26 @@ def write_report(sweep_dir: Path) -> dict[str, Any]:
             markup=False, soft_wrap=True,
         )  # fmt: skip
     return summary
+
+
+def show_insight(sweep_dir: Path, objectives: list[str]) -> dict[str, Any]:
+    """Importances (top three printed) and optuna's plots, from the sweep's own study."""
+    from dltrain.sweep.insight import load_study, study_insight, write_importances
+
+    study = load_study(sweep_dir)
+    if study is None:
+        return {}
+    insight = study_insight(study, objectives, sweep_dir / "plots")
+    if insight["importances"]:
+        write_importances(sweep_dir, insight["importances"])
+    for name, found in insight["importances"].items():
+        top = list(found["importances"].items())[:3]
+        console.print(
+            f"most important for {name} ({found['method']}, {found['trials']} trials): "
+            + ", ".join(f"{key} {value:.2f}" for key, value in top),
+            markup=False,
+        )
+    return {"importances": insight["importances"], "study_plots": insight["plots"]}
 
 
 def dashboard_command(sweep_dir: Path) -> str | None:

@@ -19,6 +19,7 @@ from dltrain.console import (
     show_summary,
 )
 from dltrain.diagnosis import Thresholds, diagnose
+from dltrain.objectives import best_epoch_row, measure_costs, objective_values
 from dltrain.profile import profile
 from dltrain.profile import warnings_for as profile_warnings
 from dltrain.tasks.evaluate import write_json
@@ -202,8 +203,9 @@ def measure_baseline(cfg: DictConfig, datamodule: Any, data_profile: dict) -> di
     return figures
 
 
-def main(cfg: DictConfig) -> float:
-    """Run the fit task; return the best value of `monitor.metric` for Hydra sweepers."""
+def main(cfg: DictConfig) -> float | list[float]:
+    """Run the fit task; return the best value of `monitor.metric` for Hydra sweepers (with
+    `monitor.metrics`, the value of each objective)."""
     from dltrain.problems import build_problem
     from dltrain.sweep.pruning import pruned_under_ddp
     from dltrain.tasks.build import build_datamodule, build_trainer
@@ -284,7 +286,16 @@ def main(cfg: DictConfig) -> float:
         console.print(
             f"results in {run_dir}: metrics.json, plots/, checkpoints/best.ckpt", highlight=False
         )
+    costs = measure_costs(module, datamodule, history) if trainer.is_global_zero else {}
+    if costs:
+        write_json(run_dir / "costs.json", costs)
     trackers.finish(trainer, run_dir, metrics)
+    score = float(val[cfg.monitor.metric])
     if best is not None and checkpoint.best_model_score is not None:
-        return float(checkpoint.best_model_score)
-    return float(val[cfg.monitor.metric])
+        score = float(checkpoint.best_model_score)
+    objectives = cfg.monitor.get("metrics")
+    if not objectives:
+        return score
+    # A multi-objective sweep: one value per objective, the training figures at the best epoch.
+    row = best_epoch_row(history, cfg.monitor.metric, cfg.monitor.mode, score)
+    return objective_values(list(objectives), {cfg.monitor.metric: score, **metrics}, costs, row)
