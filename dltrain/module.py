@@ -5,6 +5,7 @@ from the problem object (dltrain.problems)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -110,6 +111,8 @@ class Learner(L.LightningModule):
             }
         )
         self.test_report: dict[str, Any] = {}
+        # How many times the schedule steps in this run (kept in checkpoints: see on_train_start).
+        self.schedule_length: int | None = None
         # Global step of the first non-finite training loss (-1: none), kept on the device
         # and looked at once per epoch, so the step loop never waits for the host.
         self.register_buffer("first_bad_step", torch.tensor(-1), persistent=False)
@@ -153,7 +156,47 @@ class Learner(L.LightningModule):
             "input_shape": self.input_shape,
             "class_names": self.class_names,
             "data": self.data_description,
+            "schedule_length": self.schedule_length,
         }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The schedules' states are restored in on_train_start, once this run's schedule
+        # length is known: a resume with more epochs stretches the schedule.
+        self.resumed_schedules = checkpoint.get("lr_schedulers") or []
+        self.resumed_schedule_length = checkpoint.get("dltrain", {}).get("schedule_length")
+        checkpoint["lr_schedulers"] = []
+
+    def on_train_start(self) -> None:
+        saved, self.resumed_schedules = getattr(self, "resumed_schedules", []), []
+        configs = self.trainer.lr_scheduler_configs
+        if not saved or not configs:
+            return
+        for config, state in zip(configs, saved, strict=False):
+            scheduler = config.scheduler
+            if (
+                isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+                or self.resumed_schedule_length == self.schedule_length
+            ):
+                scheduler.load_state_dict(state)
+                continue
+            # Another length (trainer.max_epochs changed): this run's schedule from its
+            # start, stepped to where training resumes.
+            for group, lr in zip(scheduler.optimizer.param_groups, scheduler.get_last_lr(),
+                                 strict=True):  # fmt: skip
+                group["lr"] = lr
+            steps = self.trainer.global_step if config.interval == "step" else self.current_epoch
+            with warnings.catch_warnings():  # "step() before optimizer.step()": on purpose
+                warnings.simplefilter("ignore")
+                for _ in range(steps):
+                    scheduler.step()
+            if self.trainer.is_global_zero:
+                from dltrain.console import console
+
+                console.print(
+                    f"the schedule spans {self.schedule_length} {config.interval}s now (it"
+                    f" spanned {self.resumed_schedule_length}): resumed at {steps} on the new one.",
+                    highlight=False,
+                )
 
     def weights(self) -> list[nn.Parameter]:
         """The parameters that L1 and weight decay apply to: no biases, no norm parameters."""
@@ -251,6 +294,9 @@ class Learner(L.LightningModule):
             total = int(self.trainer.estimated_stepping_batches)
         else:
             total = self.trainer.max_epochs
+        # Only a schedule sized to the run (T_max, total_steps) depends on its length.
+        sized = getattr(self.scheduler_factory, "keywords", {}).get("total_steps_arg")
+        self.schedule_length = total if sized else None
         scheduler = {
             "scheduler": self.scheduler_factory(optimizer, total),
             "interval": self.scheduler_interval,

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 import subprocess
 import sys
 
@@ -160,6 +161,22 @@ def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     with (tmp_path / "resumed" / "metrics.csv").open() as file:
         assert [row["epoch"] for row in csv.DictReader(file)] == ["0", "1", "2"]
     assert not (tmp_path / "runs").exists()  # resumed in place, no new directory
+
+
+def test_resuming_with_more_epochs_stretches_the_schedule(tmp_path):
+    """A cosine schedule over 2 epochs, resumed to 4: epochs 2 and 3 follow the 4-epoch
+    cosine (it used to rise again after its old end)."""
+    quick = ["trainer.limit_train_batches=2", "baseline=none"]
+    first = run_dltrain("fit", *quick, "trainer.max_epochs=2", "hydra.run.dir=run", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = run_dltrain("fit", "resume=run", "trainer.max_epochs=4", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "the schedule spans 4 epochs now (it spanned 2)" in resumed.stdout
+    with (tmp_path / "run" / "metrics.csv").open() as file:
+        lrs = [float(row["lr"]) for row in csv.DictReader(file)]
+    cosine = [0.003 * (1 + math.cos(math.pi * e / 4)) / 2 for e in (2, 3)]
+    assert lrs[:2] == pytest.approx([0.003, 0.0015])  # the first run's 2-epoch cosine
+    assert lrs[2:] == pytest.approx(cosine)
 
 
 def test_resume_needs_a_checkpoint(tmp_path):

@@ -85,6 +85,8 @@ def study_insight(study: Any, objectives: list[str], out: Path) -> dict[str, Any
 
     pyplot()  # the headless backend, before optuna imports pyplot
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    # optuna's evaluators read complete trials only: a pruned trial has no final value.
+    pruned = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)))
     result: dict[str, Any] = {"importances": {}, "plots": [], "notes": []}
     if len(complete) < 2:
         result["notes"].append("importances need at least 2 complete trials")
@@ -104,7 +106,7 @@ def study_insight(study: Any, objectives: list[str], out: Path) -> dict[str, Any
                 result["notes"].append(f"no importances for {name}: {error}")
                 continue
             result["importances"][name] = {"method": method, "trials": len(complete),
-                                           "importances": importances}  # fmt: skip
+                                           "pruned": pruned, "importances": importances}  # fmt: skip
         first_name, first_target = next(iter(targets.items()))
         ranked = list(result["importances"].get(first_name, {}).get("importances", {}))
         views_to_draw = [

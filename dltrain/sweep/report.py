@@ -298,7 +298,9 @@ def show_insight(sweep_dir: Path, objectives: list[str]) -> dict[str, Any]:
     for name, found in insight["importances"].items():
         top = list(found["importances"].items())[:3]
         console.print(
-            f"most important for {name} ({found['method']}, {found['trials']} trials): "
+            f"most important for {name} ({found['method']}, {found['trials']} complete trials"
+            + (f"; {found['pruned']} pruned ones not counted" if found.get("pruned") else "")
+            + "): "
             + ", ".join(f"{key} {value:.2f}" for key, value in top),
             markup=False,
         )

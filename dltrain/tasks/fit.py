@@ -222,7 +222,6 @@ def main(cfg: DictConfig) -> float | list[float]:
     thresholds = Thresholds(**OmegaConf.to_container(cfg.diagnosis))
     data_profile = profile(datamodule)
     choose_auto_values(cfg, datamodule, run_dir)
-    baseline = measure_baseline(cfg, datamodule, data_profile)
     data_profile["notes"] = datamodule.notes + datamodule.epoch_notes()
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if is_rank_zero():  # the other ranks of a DDP run share this directory
@@ -249,6 +248,12 @@ def main(cfg: DictConfig) -> float | list[float]:
         raise
     if pruned_under_ddp(trainer):
         return float("nan")  # another rank of a pruned trial: rank 0 reports it to the study
+    # After training, so it never delays the first step (up to baseline.max_seconds) and
+    # pruned trials skip it.
+    baseline = measure_baseline(cfg, datamodule, data_profile)
+    if trainer.is_global_zero and "baseline" in data_profile:
+        console.print(f"baseline: {data_profile['baseline']}", highlight=False)
+        write_json(run_dir / "data_profile.json", data_profile)
     # Taken before evaluating: loading the best checkpoint restores the callbacks' older state.
     history = epoch_history(trainer)
     if trainer.is_global_zero and history:

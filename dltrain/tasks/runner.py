@@ -19,6 +19,18 @@ CONFIG_PATH = "pkg://dltrain.configs"
 COMPOSING_COMMANDS = {"check", "config", "report", "compare"}
 
 
+def enable_collection(command: str) -> None:
+    """Turn the garbage collector back on (cli.main turned it off for the imports), once
+    the libraries a job needs are imported; freezing them first keeps collections from
+    rescanning them."""
+    if gc.isenabled():
+        return
+    if command not in COMPOSING_COMMANDS:
+        import lightning.pytorch  # noqa: F401 - every training or evaluating command uses it
+    gc.freeze()
+    gc.enable()
+
+
 def _module_name(command: str) -> str:
     return f"dltrain.tasks.{command.replace('-', '_')}"
 
@@ -73,7 +85,9 @@ def _task_function(command: str, argv: list[str]) -> Any:
         point_run_dir_at_job()
         sys.argv = job_argv(command, argv)
         try:
-            return importlib.import_module(_module_name(command)).main(cfg)
+            module = importlib.import_module(_module_name(command))
+            enable_collection(command)
+            return module.main(cfg)
         except Exception as error:
             # A single run reports its failure itself; sweepers must see each job's error.
             if HydraConfig.get().mode == RunMode.RUN:
@@ -156,7 +170,9 @@ def run(command: str, args: list[str]) -> int:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     try:
         if command in COMPOSING_COMMANDS:
-            return importlib.import_module(_module_name(command)).main(args)
+            module = importlib.import_module(_module_name(command))
+            enable_collection(command)
+            return module.main(args)
         return _run_hydra_app(command, args)
     except SystemExit as exit_:
         if _is_lightning_sigterm(exit_):  # SIGTERM while evaluating: no checkpoint to save
