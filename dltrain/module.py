@@ -101,8 +101,6 @@ class Learner(L.LightningModule):
         # One container, so the model summary shows the net rather than a row per metric.
         self.metrics = nn.ModuleDict(
             {
-                "train_loss": mean(),
-                "train_scores": self.problem.train_scores(num_classes).clone(prefix="train/"),
                 "val_loss": mean(),
                 "val_scores": self.problem.scores(num_classes).clone(prefix="val/"),
                 "test_loss": mean(),
@@ -113,9 +111,13 @@ class Learner(L.LightningModule):
         self.test_report: dict[str, Any] = {}
         # How many times the schedule steps in this run (kept in checkpoints: see on_train_start).
         self.schedule_length: int | None = None
-        # Global step of the first non-finite training loss (-1: none), kept on the device
-        # and looked at once per epoch, so the step loop never waits for the host.
-        self.register_buffer("first_bad_step", torch.tensor(-1), persistent=False)
+        # The epoch's training loss and figures, summed on the device each step and looked
+        # at once an epoch, so the step loop never waits for the host; a NaN or infinite
+        # loss carries into the sum, which is how divergence is noticed.
+        self.register_buffer(
+            "train_sums", torch.zeros(1 + len(self.problem.train_figures)), persistent=False
+        )
+        self.train_count = 0
         if input_shape is not None:
             # Lets the model summary show input/output sizes and FLOPs.
             self.example_input_array = torch.zeros(2, *input_shape)
@@ -205,31 +207,56 @@ class Learner(L.LightningModule):
     def _stage(self, stage: str) -> tuple[MeanMetric, Any]:
         return self.metrics[f"{stage}_loss"], self.metrics[f"{stage}_scores"]
 
-    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+    def _forward(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        """(loss, the model's outputs) of a batch."""
         x, y = batch
         raw = self._net_outputs(x)
-        loss = self.criterion(raw, y)
-        outputs = self.head(raw.detach())
+        return self.criterion(raw, y), self.head(raw.detach())
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+        loss, outputs = self._forward(batch)
         mean_loss, metrics = self._stage(stage)
-        mean_loss.update(loss.detach(), weight=y.numel())
-        metrics.update(outputs, y)
+        mean_loss.update(loss.detach(), weight=batch[1].numel())
+        metrics.update(outputs, batch[1])
         return loss, outputs
 
     def _log_epoch(self, stage: str) -> None:
         mean_loss, metrics = self._stage(stage)
-        # Training figures are logged from a batch hook, which Lightning would send to the
-        # trackers as a step metric: EpochHistory sends them once per epoch instead.
         self.log_dict(
-            {f"{stage}/loss": mean_loss.compute(), **self.problem.bounded(metrics.compute())},
-            logger=stage != "train",
+            {f"{stage}/loss": mean_loss.compute(), **self.problem.bounded(metrics.compute())}
         )
         mean_loss.reset()
         metrics.reset()
 
+    def _log_train_epoch(self) -> None:
+        """The epoch's training loss and figures (all processes' sums under DDP)."""
+        strategy = self.trainer.strategy
+        sums = strategy.reduce(self.train_sums.clone(), reduce_op="sum")
+        count = strategy.reduce(torch.tensor(float(self.train_count), device=self.device),
+                                reduce_op="sum")  # fmt: skip
+        means = sums / count.clamp_min(1)
+        self.train_sums.zero_()
+        self.train_count = 0
+        if not torch.isfinite(means[0]):  # before this epoch's checkpoint: the last good one stays
+            raise DivergenceError(
+                f"training diverged: the loss became NaN or infinite in epoch {self.current_epoch}."
+                " Lower the learning rate (optim.lr, or run `dltrain find-lr`); the last good"
+                " checkpoint is checkpoints/last.ckpt."
+            )
+        figures = dict(zip(self.problem.train_figures, means[1:], strict=True))
+        # Logged from a batch hook, which Lightning would send to the trackers as a step
+        # metric: EpochHistory sends them once per epoch instead.
+        self.log_dict(
+            {"train/loss": means[0], **self.problem.bounded({f"train/{k}": v for k, v in figures.items()})},
+            logger=False,
+        )  # fmt: skip
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss, _ = self._step(batch, "train")
-        bad = ~torch.isfinite(loss.detach()) & (self.first_bad_step < 0)
-        self.first_bad_step = torch.where(bad, self.global_step, self.first_bad_step)
+        loss, outputs = self._forward(batch)
+        y = batch[1]
+        tally = self.problem.train_tally(outputs, y).to(self.train_sums.dtype)
+        self.train_sums += torch.cat([loss.detach().reshape(1) * y.numel(), tally])
+        self.train_count += y.numel()
         if self.l1:
             loss = loss + self.l1 * sum(w.abs().sum() for w in self.weights())
         return loss
@@ -245,13 +272,7 @@ class Learner(L.LightningModule):
         # The epoch's training metrics are logged after its last batch, before validation,
         # so every callback's on_train_epoch_end (metrics.csv, checkpoints) sees the whole epoch.
         if batch_idx + 1 >= self.trainer.num_training_batches:
-            if self.first_bad_step >= 0:  # before this epoch's checkpoint: the last good one stays
-                raise DivergenceError(
-                    f"training diverged: the loss became NaN or infinite at epoch {self.current_epoch},"
-                    f" step {int(self.first_bad_step)}. Lower the learning rate (optim.lr, or run"
-                    " `dltrain find-lr`); the last good checkpoint is checkpoints/last.ckpt."
-                )
-            self._log_epoch("train")
+            self._log_train_epoch()
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch("val")
