@@ -161,6 +161,10 @@ def fit_baseline(datamodule: Any, kind: str = "auto", max_seconds: float = 5.0,
         for split in ("val", "test"):
             x, y = datamodule.splits[split]
             scores = datamodule.problem.scores(datamodule.num_classes)
+            for metric in scores.values():
+                # One process scores the whole split, also after DDP training: no syncing
+                # (torchmetrics' `distributed_available_fn` argument, set after the fact).
+                metric.distributed_available_fn = lambda: False
             scores.update(model.predict(features(x)), y)
             figures.update({f"baseline/{split}_{k}": float(v) for k, v in scores.compute().items()})
     except TimeoutError:

@@ -165,6 +165,11 @@ class OptunaSearch:
             hydra_context=hydra_context, task_function=task_function, config=config
         )
         self.grid_size: int | None = None
+        # Set by run(): the search's shape beyond the plain space.
+        self.directions: list[str] = ["maximize"]
+        self.conditional: dict[str, tuple[Any, dict]] = {}
+        self.seeds_per_trial = 1
+        self.custom_search_space: Callable[[DictConfig, Any], Any] | None = None
 
     def _sampler(self, space: dict) -> Any:
         sampler_cfg = OmegaConf.create(self.settings.get("sampler") or {})
@@ -189,12 +194,14 @@ class OptunaSearch:
 
     def _directions(self) -> list[str]:
         """maximize/minimize per objective, checked against monitor.metrics."""
-        given = self.settings.get("direction", "maximize")
-        given = list(given) if isinstance(given, (list, tuple, ListConfig)) else [given]
+        setting = self.settings.get("direction", "maximize")
+        several = isinstance(setting, (list, tuple, ListConfig))
+        given = list(setting) if several else [setting]
         directions = [DIRECTIONS.get(str(d)) for d in given]
         if not directions or None in directions:
+            shown = f"[{', '.join(map(str, given))}]" if several else setting
             raise ConfigError(
-                f"hydra.sweeper.direction={given}: use maximize or minimize (a list of them for"
+                f"hydra.sweeper.direction={shown}: use maximize or minimize (a list of them for"
                 " several objectives)."
             )
         objectives = list(self.config.monitor.get("metrics") or [])

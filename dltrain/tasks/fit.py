@@ -33,6 +33,8 @@ def quiet_lightning() -> None:
     # speed.compile on a CPU-only machine: a warning that no CUDA toolkit was found.
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
+    # Under DDP the epoch figures are synced already (torchmetrics, the reduced training sums).
+    warnings.filterwarnings("ignore", message=".*sync_dist=True.*when logging on epoch level.*")
     # Figures go to metrics.csv and the console whether or not a tracker is configured.
     warnings.filterwarnings("ignore", message=".*but have no logger configured.*")
     # The module's on_after_batch_transfer (augmentation) is meant to be the one used.
