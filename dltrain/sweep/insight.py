@@ -48,21 +48,13 @@ def pareto_front(points: dict[Any, list[float]], maximize: list[bool]) -> list[A
     ]
 
 
-def _importances(study: Any, target: Any, complete: int) -> tuple[dict[str, float], str]:
-    from optuna.importance import (
-        FanovaImportanceEvaluator,
-        MeanDecreaseImpurityImportanceEvaluator,
-        get_param_importances,
-    )
+def _evaluator(complete: int) -> tuple[Any, str]:
+    """optuna's importance evaluator for a study with this many complete trials, and its name."""
+    from optuna.importance import FanovaImportanceEvaluator, MeanDecreaseImpurityImportanceEvaluator
 
     if complete >= FANOVA_MIN_TRIALS:
-        evaluator, name = FanovaImportanceEvaluator(seed=0), "fANOVA"
-    else:
-        evaluator, name = (
-            MeanDecreaseImpurityImportanceEvaluator(seed=0),
-            "mean decrease in impurity",
-        )
-    return dict(get_param_importances(study, evaluator=evaluator, target=target)), name
+        return FanovaImportanceEvaluator(seed=0), "fANOVA"
+    return MeanDecreaseImpurityImportanceEvaluator(seed=0), "mean decrease in impurity"
 
 
 def _save(axes: Any, path: Path) -> Path:
@@ -79,6 +71,7 @@ def study_insight(study: Any, objectives: list[str], out: Path) -> dict[str, Any
     """importances.json and plots/ (param_importances, parallel_coordinate, contour, and
     pareto_front for several objectives); returns the importances and what was skipped."""
     import optuna
+    from optuna.importance import get_param_importances
     from optuna.visualization import matplotlib as views
 
     from dltrain.plots import pyplot
@@ -97,11 +90,12 @@ def study_insight(study: Any, objectives: list[str], out: Path) -> dict[str, Any
         name: (lambda t, i=i: t.values[i]) if several else None
         for i, name in enumerate(objectives or ["value"])
     }
+    evaluator, method = _evaluator(len(complete))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # optuna's ExperimentalWarning for its matplotlib views
         for name, target in targets.items():
             try:
-                importances, method = _importances(study, target, len(complete))
+                importances = dict(get_param_importances(study, evaluator=evaluator, target=target))
             except (RuntimeError, ValueError) as error:  # e.g. no parameter varied
                 result["notes"].append(f"no importances for {name}: {error}")
                 continue
@@ -111,7 +105,8 @@ def study_insight(study: Any, objectives: list[str], out: Path) -> dict[str, Any
         ranked = list(result["importances"].get(first_name, {}).get("importances", {}))
         views_to_draw = [
             ("param_importances.png",
-             lambda: views.plot_param_importances(study, target=first_target, target_name=first_name)),
+             lambda: views.plot_param_importances(study, evaluator=evaluator, target=first_target,
+                                                  target_name=first_name)),
             ("parallel_coordinate.png",
              lambda: views.plot_parallel_coordinate(study, target=first_target, target_name=first_name)),
         ]  # fmt: skip
