@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from dltrain.errors import did_you_mean
+
 # Costs written to costs.json after every fit (they vary run to run, so metrics.json,
 # which is identical for identical runs, does not hold them).
 COSTS = {
@@ -34,13 +36,20 @@ def latency_ms(module: Any, sample: torch.Tensor, repeats: int = 20) -> float:
     return 1000 * statistics.median(times)
 
 
+def parameter_count(module: Any) -> int:
+    """Parameters of the model's net."""
+    return sum(p.numel() for p in module.net.parameters())
+
+
 def measure_costs(module: Any, datamodule: Any, history: list[dict]) -> dict[str, float]:
     """cost/params, cost/latency_ms and cost/epoch_seconds of a fitted run."""
-    batch = next(iter(datamodule.test_dataloader()))
+    x = datamodule.splits["test"][0]
+    # One test input, taken from the split itself: no loader (and no workers) for one sample.
+    sample = x[:1] if isinstance(x, torch.Tensor) else x[0][0].unsqueeze(0)
     seconds = [float(row["epoch_seconds"]) for row in history if row.get("epoch_seconds")]
     return {
-        "cost/params": float(sum(p.numel() for p in module.net.parameters())),
-        "cost/latency_ms": round(latency_ms(module, batch[0][:1]), 4),
+        "cost/params": float(parameter_count(module)),
+        "cost/latency_ms": round(latency_ms(module, sample), 4),
         "cost/epoch_seconds": round(statistics.mean(seconds), 4) if seconds else float("nan"),
     }
 
@@ -74,13 +83,13 @@ def objective_values(names: list[str], metrics: dict, costs: dict, best_row: dic
 
 
 def check_objectives(names: list[str], logged: tuple[str, ...]) -> str | None:
-    """Why a list of monitor.metrics cannot be measured (None: it can)."""
-    known = [*logged, *COSTS]
+    """Why a list of monitor.metrics cannot be measured (None: it can): each is a logged
+    metric, its test/ twin, or a cost."""
+    known = [*logged, *(f"test/{n[4:]}" for n in logged if n.startswith("val/")), *COSTS]
     for name in names:
-        if name not in known and not name.startswith(("train/", "val/", "test/")):
-            costs = ", ".join(COSTS)
+        if name not in known:
             return (
-                f"monitor.metrics: {name} is neither a logged metric ({', '.join(logged)}; also"
-                f" train/..., test/...) nor a cost ({costs})."
+                f"monitor.metrics: {name} is neither a logged metric nor a cost.{did_you_mean(name, known)}"
+                f" Choose from {', '.join(known)}."
             )
     return None

@@ -120,3 +120,27 @@ def test_fit_on_the_gpu(dltrain):
     assert "compiled with torch.compile" in compiled.stdout
     test = dltrain("test", "run=c")
     assert test.returncode == 0, test.stderr
+
+
+def test_compile_net_really_compiles():
+    """compile_net runs the net's forward under torch.compile (the e2e test above only
+    compares figures, which an uncompiled net would match too)."""
+    from torch import nn
+
+    from dltrain.module import Learner
+
+    class Recording(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear, self.compiled = nn.Linear(4, 3), []
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.compiled.append(torch.compiler.is_compiling())
+            return self.linear(x)
+
+    net = Recording()
+    learner = Learner(net, 3, optimizer=lambda groups: torch.optim.SGD(groups, lr=0.1))
+    learner.compile_net()
+    learner(torch.randn(2, 4))
+    assert net.compiled and all(net.compiled)
+    assert set(learner.state_dict()) >= {"net.linear.weight", "net.linear.bias"}

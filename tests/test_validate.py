@@ -94,3 +94,10 @@ def test_every_sweep_config_builds_its_sampler_pruner_and_search_space(option):
         cfg = compose_fit([option], [])
         assert len(cfg.monitor.metrics) == len(directions) and sweeper.pruner is None
         assert conditional  # sweep=pareto shows conditional parameters
+
+
+def test_an_unknown_objective_is_refused_with_a_suggestion(compose_fit):
+    cfg = compose_fit("monitor.metrics=[val/accc,cost/params]")
+    with pytest.raises(ConfigError, match="Did you mean 'val/acc'"):
+        validate(cfg)
+    validate(compose_fit("monitor.metrics=[test/f1,cost/latency_ms,train/loss]"))

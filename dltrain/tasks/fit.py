@@ -19,7 +19,7 @@ from dltrain.console import (
     show_summary,
 )
 from dltrain.diagnosis import Thresholds, diagnose
-from dltrain.objectives import best_epoch_row, measure_costs, objective_values
+from dltrain.objectives import best_epoch_row, measure_costs, objective_values, parameter_count
 from dltrain.profile import profile
 from dltrain.profile import warnings_for as profile_warnings
 from dltrain.tasks.evaluate import write_json
@@ -159,7 +159,7 @@ def run_summary(
     sizes = [len(datamodule.splits[s][1]) for s in ("train", "val", "test")]
     target = (f"{datamodule.num_classes} classes" if datamodule.problem.has_classes
               else "a continuous target")  # fmt: skip
-    parameters = sum(p.numel() for p in module.net.parameters())
+    parameters = parameter_count(module)
     optimizer = cfg.optim._target_.rsplit(".", 1)[-1]
     sched = cfg.sched
     schedule = f"{choices.get('sched', 'custom')} per {sched.interval}"
