@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import os
 import random
 import signal
@@ -10,12 +12,14 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from weakref import proxy
 
 import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.plugins import TorchCheckpointIO
+from lightning.pytorch.profilers import PassThroughProfiler
 from torch import Tensor
 
 from dltrain.errors import Interrupted, Terminated
@@ -147,6 +151,12 @@ class BestCheckpoint(ModelCheckpoint):
         self.tie_breaker = tie_breaker
         self.best_tie_value: float | None = None
 
+    @functools.cached_property
+    def state_key(self) -> str:
+        # Lightning rebuilds this key from five settings at every hook it dispatches (~6
+        # a training step); none of them changes after construction.
+        return super().state_key
+
     def check_monitor_top_k(self, trainer: L.Trainer, current: Tensor | None = None) -> bool:
         if super().check_monitor_top_k(trainer, current):
             return True
@@ -165,10 +175,33 @@ class BestCheckpoint(ModelCheckpoint):
         self.best_tie_value = float(loss) if loss is not None else None
         super()._update_best_and_save(current, trainer, monitor_candidates)
 
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        # Lightning checks its step and time triggers every step; dltrain sets neither.
+        if self._every_n_train_steps >= 1 or self._train_time_interval is not None:
+            super().on_train_batch_end(trainer, pl_module, *args)
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
         if self._should_save_on_train_epoch_end(trainer):
             self._save_last_if_missed(trainer)
+
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        # last.ckpt right after best.ckpt at the same step holds the same state: a hard
+        # link to it instead of a second write (~10 ms for a 5 MB checkpoint). Replacing
+        # either file later gives it its own copy.
+        same_step = self._last_global_step_saved == trainer.global_step
+        source = self._last_checkpoint_saved
+        if not (same_step and source and filepath == self.last_model_path != source):
+            super()._save_checkpoint(trainer, filepath)
+            return
+        linked = _link_into_place(source, filepath) if trainer.is_global_zero else False
+        if not trainer.strategy.broadcast(linked):  # every process takes the same path
+            super()._save_checkpoint(trainer, filepath)
+            return
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
@@ -189,6 +222,18 @@ class BestCheckpoint(ModelCheckpoint):
         self.best_tie_value = state_dict.get("best_tie_value")
 
 
+def _link_into_place(source: str, target: str) -> bool:
+    """Hard-link `source` at `target` atomically; False where the file system cannot."""
+    partial = Path(target).with_name(f".{Path(target).name}.partial")
+    try:
+        partial.unlink(missing_ok=True)
+        os.link(source, partial)
+    except OSError:
+        return False
+    os.replace(partial, target)
+    return True
+
+
 class ProgressBar(RichProgressBar):
     """Lightning's rich progress bar, touched every `refresh_rate` training batches (and at
     the first and last) only: its own per-batch update, metrics read and soft refresh cost ~50 us a
@@ -205,6 +250,17 @@ class ProgressBar(RichProgressBar):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
 
+class NoProfiler(PassThroughProfiler):
+    """The Trainer's profiler when none is configured: Lightning's pass-through profiler,
+    without the context manager it builds around every hook call (~1 us each, over 20
+    calls a training step)."""
+
+    _nothing = contextlib.nullcontext()
+
+    def profile(self, action_name: str) -> contextlib.nullcontext:
+        return self._nothing
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a temporary file, then renames it into place: a crash or a
     kill -9 in the middle of a write leaves the previous checkpoint whole. Reads every
@@ -213,10 +269,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
     ) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options.")
         target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
         try:
-            super().save_checkpoint(checkpoint, partial, storage_options)
+            # Straight to the file: Lightning's own writer goes through an in-memory copy
+            # and fsspec (~1.5 ms more for 5 MB); dltrain writes local files only.
+            torch.save(checkpoint, partial)
         except BaseException:
             partial.unlink(missing_ok=True)  # a full disk keeps nothing half-written
             raise

@@ -189,13 +189,13 @@ class Classification:
         """The loss of guessing: ln(classes), the diagnosis's unit for loss changes."""
         return math.log(max(2, num_classes))
 
-    # Training figures are tallied on the device each step (a sum per figure, no
-    # torchmetrics update: ~50 us a step on a CPU) and divided by the sample count once an
-    # epoch: `train_tally` gives a batch's sums, `train_figures` names their means.
+    # Training figures are sums on the device (no torchmetrics update), tallied over groups
+    # of batches and divided by the sample count once an epoch: `train_tally` gives the
+    # sums for some batches' outputs, `train_figures` names their means.
     train_figures = ("acc",)
 
     def train_tally(self, outputs: Tensor, y: Tensor) -> Tensor:
-        """A training batch's sums: correct predictions."""
+        """Training batches' sums: correct predictions."""
         return (outputs.argmax(-1) == y).sum().unsqueeze(0)
 
     def scores(self, num_classes: int) -> Any:
@@ -427,7 +427,7 @@ class Regression:
     train_figures = ("mae",)
 
     def train_tally(self, outputs: Tensor, y: Tensor) -> Tensor:
-        """A training batch's sums: absolute errors."""
+        """Training batches' sums: absolute errors."""
         return (outputs - y).abs().sum().unsqueeze(0)
 
     def scores(self, num_classes: int) -> Any:

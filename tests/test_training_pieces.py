@@ -194,10 +194,42 @@ def test_last_checkpoint_is_the_latest_epoch_even_when_the_best_is_older(tmp_pat
         assert epoch_of("last.ckpt") == expected_last, kind.__name__
 
 
+def test_last_checkpoint_links_to_a_best_one_written_at_the_same_step(tmp_path):
+    """An improving epoch writes best.ckpt once; last.ckpt is a hard link to it. The next
+    epoch that does not improve gives last.ckpt its own file and leaves best.ckpt as it was."""
+
+    def improves_then_worsens(epoch):
+        return {"val/acc": [0.5, 0.9, 0.1][epoch], "val/loss": 1.0}
+
+    folder = tmp_path / "checkpoints"
+    inodes = []
+
+    def record():
+        inodes.append({name: (folder / name).stat().st_ino for name in ("best.ckpt", "last.ckpt")})
+
+    class Inodes(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):  # the files of the epoch before
+            if trainer.current_epoch:
+                record()
+
+    from dltrain.checkpoints import load_checkpoint
+
+    checkpoint = BestCheckpoint(dirpath=folder, filename="best", monitor="val/acc", mode="max",
+                                save_last=True)  # fmt: skip
+    trainer = L.Trainer(max_epochs=3, callbacks=[checkpoint, Inodes()], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    data = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2)
+    trainer.fit(OneWeight(improves_then_worsens), data, data)
+    record()
+    assert [i["best.ckpt"] == i["last.ckpt"] for i in inodes] == [True, True, False]
+    assert inodes[2]["best.ckpt"] == inodes[1]["best.ckpt"]
+    best, last = load_checkpoint(folder / "best.ckpt"), load_checkpoint(folder / "last.ckpt")
+    assert (best["epoch"], last["epoch"]) == (1, 2)
+    assert not any(p.name.endswith(".partial") for p in folder.iterdir())
+
+
 def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one_whole(tmp_path, monkeypatch):
     import errno
-
-    from lightning.pytorch.plugins import TorchCheckpointIO
 
     from dltrain.callbacks import AtomicCheckpointIO
     from dltrain.checkpoints import load_checkpoint
@@ -206,12 +238,12 @@ def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one_whole(tmp_
     writer.save_checkpoint({"epoch": 1, "state_dict": {"w": torch.ones(3)}}, target)
     before = target.read_bytes()
 
-    def half_written(self, checkpoint, path, storage_options=None):
+    def half_written(checkpoint, path, *args, **kwargs):
         with open(path, "wb") as file:  # the first bytes reach the disk, then it is full
             file.write(before[: len(before) // 2])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", half_written)
+    monkeypatch.setattr(torch, "save", half_written)
     with pytest.raises(OSError, match="No space left"):
         writer.save_checkpoint({"epoch": 2, "state_dict": {"w": torch.zeros(3)}}, target)
     assert target.read_bytes() == before and load_checkpoint(target)["epoch"] == 1

@@ -218,15 +218,18 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     loggers = _instantiate_all(cfg.logger)
     from lightning.pytorch.callbacks import ModelSummary
 
-    from dltrain.callbacks import AtomicCheckpointIO
+    from dltrain.callbacks import AtomicCheckpointIO, NoProfiler
 
     # The layer table is for `--verbose`; the start summary already gives the parameter count.
     summary = {} if cfg.get("verbose", True) else {"enable_model_summary": False}
     if summary:
         callbacks = [c for c in callbacks if not isinstance(c, ModelSummary)]
+    # +trainer.profiler=simple (or advanced, pytorch) still gives Lightning's profilers.
+    profiler = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
     return instantiate(
         cfg.trainer,
         **summary,
+        **profiler,
         callbacks=callbacks,
         logger=loggers or False,
         default_root_dir=cfg.paths.run_dir,
