@@ -175,7 +175,9 @@ class BestCheckpoint(ModelCheckpoint):
         self.best_tie_value = float(loss) if loss is not None else None
         super()._update_best_and_save(current, trainer, monitor_candidates)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any
+    ) -> None:
         # Lightning checks its step and time triggers every step; dltrain sets neither.
         if self._every_n_train_steps >= 1 or self._train_time_interval is not None:
             super().on_train_batch_end(trainer, pl_module, *args)

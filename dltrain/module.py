@@ -232,7 +232,9 @@ class Learner(L.LightningModule):
         if not pending:
             return
         losses, raw, targets = zip(*pending, strict=True)
-        counts = torch.tensor([t.numel() for t in targets], dtype=torch.float32, device=losses[0].device)
+        counts = torch.tensor(
+            [t.numel() for t in targets], dtype=torch.float32, device=losses[0].device
+        )
         count, loss_sum = counts.sum(), (torch.stack(losses) * counts).sum()
         outputs, y = self.head(torch.cat(raw)), torch.cat(targets)
         if stage == "train":
