@@ -15,7 +15,10 @@ from lightning.pytorch.callbacks import BaseFinetuning, WeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
 
+from dltrain.callbacks import skip_unused_batch_hooks
 
+
+@skip_unused_batch_hooks
 class FreezeBackbone(BaseFinetuning):
     """model.freeze_epochs=N: only the head trains for the first N epochs. The backbone's
     weights get no gradient and its batch-norm statistics are not updated; from epoch N on
@@ -49,6 +52,7 @@ def ema_with_warmup(decay: float) -> Any:
     return average
 
 
+@skip_unused_batch_hooks
 class AveragedWeights(WeightAveraging):
     """regularization.ema=<decay> (an exponential moving average, updated every step) or
     regularization.swa=<fraction> (the equal average of the weights at the end of each epoch

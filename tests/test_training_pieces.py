@@ -266,3 +266,25 @@ def test_epoch_seconds_include_the_checkpoint_writes(tmp_path):
     trainer.fit(OneWeight(), torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2))
     assert [row["epoch_seconds"] >= 0.3 for row in history.rows] == [True, True]
     assert (tmp_path / "metrics.csv").read_text().count("\n") == 3
+
+
+def test_callbacks_without_a_batch_hook_are_not_called_for_it_but_overrides_are():
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    from dltrain.callbacks import BATCH_HOOKS, EpochHistory, skip_unused_batch_hooks
+
+    calls = []
+
+    @skip_unused_batch_hooks
+    class AfterBackward(L.Callback):
+        def on_after_backward(self, trainer, pl_module):
+            calls.append(trainer.global_step)
+
+    skipped = [name for name in BATCH_HOOKS if getattr(AfterBackward, name) is None]
+    assert "on_after_backward" not in skipped and len(skipped) == len(BATCH_HOOKS) - 1
+    assert all(getattr(EpochHistory, name) is None for name in BATCH_HOOKS)
+    trainer = L.Trainer(max_steps=3, callbacks=[AfterBackward()], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False, limit_val_batches=0)  # fmt: skip
+    trainer.fit(BoringModel())
+    assert calls == [0, 1, 2]
