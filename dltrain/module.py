@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
+from dltrain.data.base import PreparedBatch
 from dltrain.errors import DivergenceError
 from dltrain.problems import Classification, Regression
 
@@ -141,10 +142,26 @@ class Learner(L.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self._net_outputs(x))
 
-    def _net_outputs(self, x: Tensor) -> Tensor:
+    def prepare(self, x: Tensor) -> Tensor:
+        """Raw inputs as the net takes them: preprocessed, channels-last for images."""
         x = self.normalize(x)
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def preparation_ahead(self) -> Callable[[Tensor], Tensor] | None:
+        """`prepare`, for data that can apply it once to whole splits rather than to every
+        batch (PreparedBatch); None when augmentation must see the raw inputs first, or
+        when there is nothing to prepare."""
+        if self.augmentation is not None:
+            return None
+        if isinstance(self.normalize, nn.Identity) and not self.channels_last:
+            return None
+        return self.prepare
+
+    def _net_outputs(self, x: Tensor, prepared: bool = False) -> Tensor:
+        if not prepared:
+            x = self.prepare(x)
         if self.tta == "flip" and not self.training:
             return (self.net(x) + self.net(x.flip(-1))) / 2
         return self.net(x)
@@ -218,7 +235,7 @@ class Learner(L.LightningModule):
     def _loss(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         """A batch's loss; its detached loss and outputs are kept for the stage's figures."""
         x, y = batch
-        raw = self._net_outputs(x)
+        raw = self._net_outputs(x, prepared=isinstance(batch, PreparedBatch))
         loss = self.criterion(raw, y)
         pending = self.pending[stage]
         pending.append((loss.detach(), raw.detach(), y))

@@ -99,3 +99,75 @@ def test_a_training_split_smaller_than_a_batch_trains_in_one_smaller_batch():
     data.setup("fit")
     assert data.batch_size == 1257 and "fewer than data.batch_size=4096" in data.notes[0]
     assert [len(b[1]) for b in data.train_dataloader()] == [1257] * 16
+
+
+def _digits_learner(channels_last: bool = False, augmentation=None):
+    """Digits with a small CNN Learner, as `dltrain fit` builds them, seeded."""
+    import functools
+
+    from dltrain.models.cnn import CNN
+    from dltrain.module import Learner
+
+    data = DigitsDataModule(batch_size=64)
+    data.setup()
+    torch.manual_seed(0)
+    net = CNN((1, 8, 8), 10, channels=[4, 8], kernel_size=3, batchnorm=True, dropout=0.0)
+    learner = Learner(net, 10, optimizer=functools.partial(torch.optim.Adam, lr=1e-2),
+                      normalize=data.preprocess(), channels_last=channels_last,
+                      augmentation=augmentation)  # fmt: skip
+    return data, learner
+
+
+def test_prepared_splits_give_the_batches_the_model_would_prepare_itself():
+    """prepare_inputs: each split goes through the model's preparation once; its batches
+    (PreparedBatch) equal the raw batches prepared one by one, channels-last kept."""
+    from dltrain.data.base import PreparedBatch
+
+    raw, learner = _digits_learner(channels_last=True)
+    prepared, _ = _digits_learner(channels_last=True)
+    prepared.prepare_inputs(learner.preparation_ahead())
+    assert prepared.prepares(torch.device("cpu")) and not raw.prepares(torch.device("cpu"))
+    for split in ("train", "val", "test"):
+        ours = list(prepared.train_dataloader() if split == "train" else prepared._loader(split))
+        theirs = list(raw.train_dataloader() if split == "train" else raw._loader(split))
+        assert len(ours) == len(theirs) > 0
+        for batch, (x, y) in zip(ours, theirs, strict=True):
+            assert isinstance(batch, PreparedBatch) and not isinstance((x, y), PreparedBatch)
+            assert torch.equal(batch.x, learner.prepare(x)) and torch.equal(batch.y, y)
+            assert batch.x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(raw.splits["train"][0], prepared.splits["train"][0])  # raw data kept
+
+
+def test_a_fit_on_prepared_splits_gives_exactly_the_figures_of_a_fit_on_raw_batches():
+    import lightning as L
+
+    figures = []
+    for prepare in (False, True):
+        data, learner = _digits_learner()
+        if prepare:
+            data.prepare_inputs(learner.preparation_ahead())
+        trainer = L.Trainer(max_epochs=2, logger=False, enable_progress_bar=False,
+                            enable_model_summary=False, enable_checkpointing=False)  # fmt: skip
+        trainer.fit(learner, datamodule=data)
+        figures.append({k: float(v) for k, v in trainer.callback_metrics.items()})
+    assert figures[0] == figures[1] and "val/acc" in figures[0]
+
+
+def test_inputs_are_not_prepared_ahead_when_augmentation_needs_them_raw_or_memory_is_short(
+    monkeypatch,
+):
+    import os
+
+    from dltrain.augment import build_augmentation
+    from dltrain.data.base import PreparedBatch
+
+    augment = build_augmentation((1, 8, 8), hflip=0.5)
+    assert _digits_learner(augmentation=augment)[1].preparation_ahead() is None
+    data, learner = _digits_learner()
+    data.prepare_inputs(learner.preparation_ahead())
+    cpu = torch.device("cpu")
+    assert data.prepares(cpu)
+    size = sum(x.nbytes for x, _ in data.splits.values())
+    monkeypatch.setattr(os, "sysconf", lambda name: 1 if name == "SC_PAGE_SIZE" else 3 * size)
+    assert not data.prepares(cpu)  # a second copy would take over a quarter of memory
+    assert not isinstance(next(iter(data.train_dataloader())), PreparedBatch)

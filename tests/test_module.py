@@ -53,7 +53,9 @@ def test_test_report_holds_confusion_matrix_and_per_class_scores():
     module.log_dict = lambda *args, **kwargs: None  # no Trainer attached
     y = torch.tensor([0, 1, 2, 2])
     logits = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 1]), 3).float()
-    module._net_outputs = lambda x: logits  # the net's outputs, before the problem's head
+    module._net_outputs = lambda x, prepared=False: (
+        logits
+    )  # the net's outputs, before the problem's head
     module.test_step((torch.zeros(4, 4), y), 0)
     module.on_test_epoch_end()
     assert module.test_report["confusion_matrix"] == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]

@@ -3,15 +3,19 @@
 A source only implements `load()`. Tensors in memory are served by index slicing
 (no per-sample collate, no workers); a torch Dataset (files read lazily) streams
 through a DataLoader with workers. Batches stay in the data's raw scale: the model
-normalizes them with `mean` and `std`, statistics of the training split only.
+normalizes them with `mean` and `std`, statistics of the training split only. The one
+exception: when the model hands over its input preparation (`prepare_inputs`), in-memory
+splits go through it once and their batches come as `PreparedBatch`, which the model
+passes to the net as they are.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 import torch
@@ -20,6 +24,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from dltrain.errors import ConfigError, DataError
 from dltrain.problems import Classification
+
+# Rows prepared at a time when a whole split goes through the model's input preparation.
+PREPARED_ROWS = 8192
 
 
 @dataclass
@@ -96,8 +103,16 @@ class RankShard:
         return self.sampler.indices()[self.rank :: self.world_size][: self.n]
 
 
+class PreparedBatch(NamedTuple):
+    """A batch whose inputs went through the model's input preparation already."""
+
+    x: Tensor
+    y: Tensor
+
+
 class TensorBatches:
-    """Mini-batches of in-memory tensors by index slicing."""
+    """Mini-batches of in-memory tensors by index slicing (`PreparedBatch`es when the
+    tensors are prepared inputs)."""
 
     # DataLoader's attribute, read by Lightning: batches come from `sampler`'s order.
     batch_sampler = None
@@ -109,8 +124,10 @@ class TensorBatches:
         batch_size: int,
         sampler: EpochPermutation | RankShard | None = None,
         drop_last: bool = False,
+        prepared: bool = False,
     ) -> None:
         self.x, self.y, self.batch_size, self.sampler = x, y, batch_size, sampler
+        self.prepared = prepared
         # Only drop a ragged tail when there is at least one full batch to keep.
         self.drop_last = (
             drop_last and (len(sampler) if sampler is not None else len(y)) >= batch_size
@@ -126,10 +143,30 @@ class TensorBatches:
             order = order.to(self.x.device)  # one copy per epoch, then slicing on the device
         for i in range(len(self)):
             rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
-            if order is None:
-                yield self.x[rows], self.y[rows]
-            else:
-                yield self.x[order[rows]], self.y[order[rows]]
+            index = rows if order is None else order[rows]
+            batch = (self.x[index], self.y[index])
+            yield PreparedBatch(*batch) if self.prepared else batch
+
+
+def _prepare_in_parts(prepare: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """`prepare(x)`, computed a few thousand rows at a time into one tensor (in the memory
+    format the preparation gives, channels-last for images): no full-size temporaries."""
+    with torch.no_grad():
+        parts = x.split(PREPARED_ROWS)
+        first = prepare(parts[0])
+        channels_last = first.ndim == 4 and first.is_contiguous(memory_format=torch.channels_last)
+        out = torch.empty(
+            (len(x), *first.shape[1:]),
+            dtype=first.dtype,
+            device=first.device,
+            memory_format=torch.channels_last if channels_last else torch.contiguous_format,
+        )
+        out[: len(first)] = first
+        start = len(first)
+        for part in parts[1:]:
+            out[start : start + len(part)] = prepare(part)
+            start += len(part)
+    return out
 
 
 class LabeledSubset(Dataset):
@@ -255,7 +292,9 @@ class InMemoryDataModule(L.LightningDataModule):
         super().__init__()
         # In-memory splits copied once to the training device ("auto": when they fit).
         self.on_device, self.device_memory_share = on_device, device_memory_share
-        self._placed: dict[str, tuple[Tensor, Tensor]] = {}
+        self._placed: dict[str, tuple[Tensor, Tensor, bool]] = {}
+        # The model's input preparation, applied once per in-memory split (prepare_inputs).
+        self._prepare: Callable[[Tensor], Tensor] | None = None
         # Small data: an epoch makes at least this many optimizer steps (see `passes`).
         self.min_batches_per_epoch = min_batches_per_epoch
         # What the data made dltrain decide for the user (shown in the data profile).
@@ -419,18 +458,43 @@ class InMemoryDataModule(L.LightningDataModule):
             )
         return True, f"{size / 2**20:.1f} MiB copied to {device} once (data.on_device=auto)"
 
-    def _placed_split(self, split: str) -> tuple[Tensor | Dataset, Tensor]:
-        """A split where its batches are cut: on the training device when `placement` says so."""
+    def prepare_inputs(self, prepare: Callable[[Tensor], Tensor] | None) -> None:
+        """Have in-memory splits go through the model's input preparation once, where
+        their batches are cut, instead of every batch through it (None: never)."""
+        self._prepare, self._placed = prepare, {}
+
+    def prepares(self, device: torch.device) -> bool:
+        """Whether the splits' inputs are prepared once for training on `device`: on the
+        device itself (the copy replaces the raw one there), or in host memory when a
+        second copy takes under a quarter of it."""
+        tensors = [x for x, _ in self.splits.values()]
+        if self._prepare is None or not all(
+            isinstance(x, Tensor) and x.is_floating_point() for x in tensors
+        ):
+            return False
+        if self.placement(device)[0] and device.type != "cpu":
+            return True
+        size = sum(x.nbytes for x in tensors)
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return device.type == "cpu" and size < memory / 4
+
+    def _placed_split(self, split: str) -> tuple[Tensor | Dataset, Tensor, bool]:
+        """A split where its batches are cut (on the training device when `placement` says
+        so), and whether its inputs are prepared."""
         x, y = self.splits[split]
         device = self._device()
-        if not isinstance(x, Tensor) or not self.placement(device)[0]:
-            return x, y
+        prepared = self.prepares(device)
+        if not isinstance(x, Tensor) or not (prepared or self.placement(device)[0]):
+            return x, y, False
         if split not in self._placed or self._placed[split][0].device != device:
-            self._placed[split] = (x.to(device), y.to(device))
+            x, y = x.to(device), y.to(device)
+            if prepared:
+                x = _prepare_in_parts(self._prepare, x)
+            self._placed[split] = (x, y, prepared)
         return self._placed[split]
 
     def _loader(self, split: str, train: bool = False) -> Any:
-        x, y = self._placed_split(split)
+        x, y, prepared = self._placed_split(split)
         sampler = None
         if train:
             sampler = (
@@ -446,7 +510,9 @@ class InMemoryDataModule(L.LightningDataModule):
             else:
                 sampler = RankShard(sampler, rank, world_size)
         if isinstance(x, Tensor):
-            return TensorBatches(x, y, self.batch_size, sampler=sampler, drop_last=train)
+            return TensorBatches(
+                x, y, self.batch_size, sampler=sampler, drop_last=train, prepared=prepared
+            )
         return DataLoader(
             x,
             batch_size=self.batch_size,

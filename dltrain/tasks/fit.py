@@ -190,6 +190,8 @@ def device_summary(trainer: Any, datamodule: Any) -> str:
     device = trainer.strategy.root_device
     processes = f" x {trainer.world_size} processes" if trainer.world_size > 1 else ""
     _, data = datamodule.placement(device)
+    if datamodule.prepares(device):
+        data += ", inputs normalized once"
     return f"{device}{processes}, precision {trainer.precision}; data: {data}"
 
 
@@ -237,6 +239,7 @@ def main(cfg: DictConfig) -> float | list[float]:
         write_json(run_dir / "data_profile.json", data_profile)
 
     module = build_model(cfg, datamodule, resumed=resume_from is not None)
+    datamodule.prepare_inputs(module.preparation_ahead())
     if cfg.speed.get("compile"):
         module.compile_net(cfg.speed.get("compile_mode", "default"))
     trainer = build_trainer(cfg)
