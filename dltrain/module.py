@@ -49,9 +49,11 @@ class Learner(L.LightningModule):
 
     The model takes inputs in the data's raw scale: `forward` preprocesses them first and
     applies the problem's head (a regression target's unit), so a checkpoint carries its
-    own preprocessing. Metrics are updated every step and computed once per epoch, so the
-    step loop has no host synchronisation; after `test`, `test_report` holds the problem's
-    report (the confusion matrix and per-class figures; the test predictions).
+    own preprocessing (a `PreparedBatch` went through it already). Steps keep their losses
+    and outputs on the device; sums and metrics take them once per group of batches and are
+    read once per epoch, so the step loop has no host synchronisation. After `test`,
+    `test_report` holds the problem's report (the confusion matrix and per-class figures;
+    the test predictions).
     """
 
     def __init__(
@@ -119,6 +121,7 @@ class Learner(L.LightningModule):
         self.pending: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {
             stage: [] for stage in ("train", "val", "test")
         }
+        self.pending_values = PENDING_VALUES
         # How many times the schedule steps in this run (kept in checkpoints: see on_train_start).
         self.schedule_length: int | None = None
         # The epoch's training sample count, loss sum and the problem's figure sums, kept on
@@ -135,6 +138,9 @@ class Learner(L.LightningModule):
         """torch.compile the net in place (speed.compile): its parameter names, and so the
         checkpoints, stay those of the plain net."""
         self.net.compile(mode=mode)
+        if mode in ("reduce-overhead", "max-autotune"):
+            # CUDA graphs reuse their output buffers at the next call: no outputs are kept.
+            self.pending_values = 0
         self.notes.append(
             f"the net is compiled with torch.compile (mode {mode}) at its first batch."
         )
@@ -239,7 +245,7 @@ class Learner(L.LightningModule):
         loss = self.criterion(raw, y)
         pending = self.pending[stage]
         pending.append((loss.detach(), raw.detach(), y))
-        if len(pending) * raw.numel() >= PENDING_VALUES:
+        if len(pending) * raw.numel() >= self.pending_values:
             self._flush(stage)
         return loss
 

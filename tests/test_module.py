@@ -95,3 +95,16 @@ def test_flip_tta_averages_the_outputs_of_the_image_and_its_mirror():
         assert not torch.allclose(plain, mirrored)
         module.train()  # training batches are never averaged
         assert torch.allclose(module._net_outputs(x), module.net(x))
+
+
+def test_outputs_wait_for_one_update_unless_cuda_graphs_would_overwrite_them():
+    module = make_module()
+    module.log_dict = lambda *args, **kwargs: None  # no Trainer attached
+    batch = (torch.randn(8, 4), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]))
+    for _ in range(3):
+        module.validation_step(batch, 0)
+    assert len(module.pending["val"]) == 3  # one metric update for the three, at epoch end
+    module.on_validation_epoch_end()
+    assert module.pending["val"] == []
+    module.compile_net(mode="reduce-overhead")  # compiles lazily, at the first call
+    assert module.pending_values == 0
