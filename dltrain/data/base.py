@@ -474,9 +474,11 @@ class InMemoryDataModule(L.LightningDataModule):
             return False
         if self.placement(device)[0] and device.type != "cpu":
             return True
-        size = sum(x.nbytes for x in tensors)
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        return device.type == "cpu" and size < memory / 4
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, OSError, ValueError):  # no sysconf: memory unknown
+            return False
+        return device.type == "cpu" and sum(x.nbytes for x in tensors) < memory / 4
 
     def _placed_split(self, split: str) -> tuple[Tensor | Dataset, Tensor, bool]:
         """A split where its batches are cut (on the training device when `placement` says
