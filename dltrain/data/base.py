@@ -465,8 +465,8 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def prepares(self, device: torch.device) -> bool:
         """Whether the splits' inputs are prepared once for training on `device`: on the
-        device itself (the copy replaces the raw one there), or in host memory when a
-        second copy takes under a quarter of it."""
+        device itself (the copy replaces the raw one there), or in host memory when the
+        second copies of all processes take under a quarter of it."""
         tensors = [x for x, _ in self.splits.values()]
         if self._prepare is None or not all(
             isinstance(x, Tensor) and x.is_floating_point() for x in tensors
@@ -478,7 +478,8 @@ class InMemoryDataModule(L.LightningDataModule):
             memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (AttributeError, OSError, ValueError):  # no sysconf: memory unknown
             return False
-        return device.type == "cpu" and sum(x.nbytes for x in tensors) < memory / 4
+        copies = sum(x.nbytes for x in tensors) * self._world()[1]
+        return device.type == "cpu" and copies < memory / 4
 
     def _placed_split(self, split: str) -> tuple[Tensor | Dataset, Tensor, bool]:
         """A split where its batches are cut (on the training device when `placement` says
