@@ -288,3 +288,14 @@ def test_callbacks_without_a_batch_hook_are_not_called_for_it_but_overrides_are(
                         enable_checkpointing=False, limit_val_batches=0)  # fmt: skip
     trainer.fit(BoringModel())
     assert calls == [0, 1, 2]
+
+
+def test_a_subclass_of_the_best_checkpoint_keeps_its_own_batch_hook():
+    calls = []
+
+    class EveryBatch(BestCheckpoint):
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            calls.append(trainer.global_step)
+
+    assert BestCheckpoint(monitor="val/acc").on_train_batch_end is None
+    assert EveryBatch(monitor="val/acc").on_train_batch_end is not None
